@@ -1,0 +1,5 @@
+import sys
+
+from atmodem.cli import main
+
+sys.exit(main())

@@ -1,0 +1,364 @@
+"""The sans-I/O modem: bytes in through ``feed``, bytes out through ``sink``.
+
+It implements the input state machine of spec §1 and nothing else: line
+assembly, echo, the line-buffer overflow rule, BUSY, the post-command discard
+rule and raw input for plugins. Every command comes from a plugin; every delay
+goes through the injected clock. It never sleeps, opens a socket or starts a
+thread, so one process can run many modems and tests run in simulated time.
+
+Input modes (spec §1.2, plus the two a real chip has around them):
+
+* COMMAND: bytes build a line (echoed if echo is on); LF completes it.
+* BLOCKED: a command is executing; the UART is not read, bytes wait in the
+  FIFO. When the command completes, waiting bytes are dropped up to the next
+  ``A`` (spec §1.7). Simple commands are BLOCKED for ``Timing.command``.
+* BUSY: a plugin's ``modem.busy()`` operation runs; bytes are echoed and each
+  pass of the main loop that read any answers ``busy p...``.
+* RAW: a plugin's reader takes the bytes unechoed (CIPSEND data, PEM upload).
+* BOOTING: after a reset, until the boot hooks have run; input is lost.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass, fields
+from typing import Callable, NamedTuple, Optional, Protocol
+
+from atmodem.clock import Clock
+from atmodem.commands import AtError, Request
+from atmodem.plugins import PluginSet
+from atmodem.responses import BUSY, ERROR
+from atmodem.state import Flash, Settings
+
+log = logging.getLogger(__name__)
+
+
+class Mode(enum.Enum):
+    OFF = "off"
+    BOOTING = "booting"
+    COMMAND = "command"
+    BLOCKED = "blocked"
+    BUSY = "busy"
+    RAW = "raw"
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How long things take (spec §9), in seconds of the modem's clock."""
+
+    command: float = 0.001      # any command line, from its LF to its answer
+    reset: float = 0.5          # AT+RST / AT+RESTORE / power-on until 'ready'
+    uart_change: float = 0.25   # AT+UART: the port settles, nothing is read
+
+    @classmethod
+    def instant(cls) -> "Timing":
+        return cls(**{f.name: 0.0 for f in fields(cls)})
+
+
+class UartConfig(NamedTuple):
+    """The UART as the firmware's registers hold it (what AT+UART? reports)."""
+
+    baud: int = 115200
+    data_bits: int = 8
+    stop_bits: int = 1   # 1 = 1 bit, 2 = 1.5 bits, 3 = 2 bits
+    parity: int = 0      # 0 none, 1 odd-select without parity enable (= none), 2 even
+    flow: int = 0
+
+
+class RawReader(Protocol):
+    def take(self, data: bytes) -> int:
+        """Consume a prefix of ``data`` and return its length.
+
+        Call ``modem.end_raw()`` when the data is complete; bytes not taken
+        then go to the command parser.
+        """
+
+
+class Pending:
+    """A command that finishes later: from ``modem.block()`` or ``modem.busy()``."""
+
+    __slots__ = ("_modem", "busy", "done", "output")
+
+    def __init__(self, modem: "Modem", busy: bool):
+        self._modem = modem
+        self.busy = busy
+        self.done = False
+        self.output = b""
+
+    def write(self, data: bytes) -> None:
+        """Send part of the answer now (e.g. the OK before a UART switch)."""
+        if not self.done:
+            self._modem.write(data)
+
+    def finish(self, data: bytes = b"") -> None:
+        """Send the rest of the answer and end the command."""
+        self._modem._finish(self, data)
+
+
+def _drop(data: bytes) -> None:
+    pass
+
+
+class Modem:
+    """One modem. Give it a plugin set and a clock, set ``sink``, call ``power_on()``."""
+
+    def __init__(
+        self,
+        plugins: PluginSet,
+        clock: Clock,
+        settings: Optional[Settings] = None,
+        *,
+        timing: Timing = Timing(),
+        busy_per_byte: bool = False,
+        sink: Callable[[bytes], None] = _drop,
+    ):
+        self.plugins = plugins
+        self.profile = plugins.profile
+        self.hook = plugins.hook
+        self.clock = clock
+        self.settings = settings if settings is not None else Settings(Flash())
+        self.timing = timing
+        self.busy_per_byte = busy_per_byte
+        self.sink = sink
+        # Observers of every byte: tap(direction "in"/"out", data, clock time). They must not feed the modem.
+        self.taps: list[Callable[[str, bytes, float], None]] = []
+        # Called with the new UartConfig whenever the firmware reprograms its UART.
+        self.uart_listeners: list[Callable[[UartConfig], None]] = []
+        self.uart = UartConfig()
+        self.echo = True
+        self._mode = Mode.OFF
+        self._rx = bytearray()          # the UART receive FIFO
+        self._line = bytearray()        # the firmware's line buffer
+        self._op: Optional[Pending] = None        # the command executing (BLOCKED)
+        self._busy_op: Optional[Pending] = None   # the operation keeping the modem BUSY
+        self._raw: Optional[RawReader] = None
+        self._deferred: list[bytes] = []          # URCs raised while BLOCKED
+        self._reboot_requested = False
+        self._boot_generation = 0
+        self._pumping = False
+
+    # ----------------------------------------------------------------- adapters
+
+    @property
+    def mode(self) -> Mode:
+        return self._mode
+
+    def power_on(self) -> None:
+        self._start_boot()
+
+    def feed(self, data: bytes) -> None:
+        """Bytes from the host, in any fragments."""
+        if not data:
+            return
+        for tap in self.taps:
+            tap("in", data, self.clock.now())
+        if self._mode in (Mode.OFF, Mode.BOOTING):
+            return
+        self._rx += data
+        self._pump()
+
+    # ------------------------------------------------------------------ plugins
+
+    def write(self, data: bytes) -> None:
+        """Send bytes to the host now."""
+        if not data:
+            return
+        for tap in self.taps:
+            tap("out", data, self.clock.now())
+        self.sink(data)
+
+    def urc(self, data: bytes) -> None:
+        """An unsolicited message: sent now, or when the executing command completes."""
+        if self._mode is Mode.BLOCKED:
+            self._deferred.append(data)
+        elif self._mode not in (Mode.OFF, Mode.BOOTING):
+            self.write(data)
+
+    def block(self) -> Pending:
+        """Return this from a handler whose command completes later; the UART is not read meanwhile."""
+        return Pending(self, busy=False)
+
+    def busy(self) -> Pending:
+        """Return this from a handler to keep the modem BUSY until ``finish``."""
+        return Pending(self, busy=True)
+
+    def start_raw(self, reader: RawReader) -> None:
+        """Hand the following input bytes to ``reader`` (after the current command's answer)."""
+        self._raw = reader
+        if self._mode is Mode.COMMAND:
+            self._mode = Mode.RAW
+            self._pump()
+
+    def end_raw(self) -> None:
+        self._raw = None
+        if self._mode is Mode.RAW:
+            self._mode = Mode.COMMAND
+            self._pump()
+
+    def discard_waiting(self) -> None:
+        """Drop every byte waiting in the receive FIFO."""
+        self._rx.clear()
+
+    def reboot(self) -> None:
+        """Reset the chip; inside a command, right after its answer."""
+        if self._mode is Mode.BLOCKED:
+            self._reboot_requested = True
+        else:
+            self._start_boot()
+
+    def set_uart(self, config: UartConfig) -> None:
+        if config != self.uart:
+            self.uart = config
+            for listener in self.uart_listeners:
+                listener(config)
+
+    # ----------------------------------------------------------------- internals
+
+    def _pump(self) -> None:
+        if self._pumping:
+            return  # the outer loop picks up whatever a nested call changed
+        self._pumping = True
+        try:
+            while self._rx:
+                mode = self._mode
+                if mode is Mode.COMMAND:
+                    line = self._assemble()
+                    if line is not None:
+                        self._process(line)
+                elif mode is Mode.BUSY:
+                    self._assemble(limit=1 if self.busy_per_byte else None)
+                    self._line.clear()
+                    self.write(BUSY)
+                elif mode is Mode.RAW:
+                    taken = self._raw.take(bytes(self._rx))
+                    del self._rx[:taken]
+                    if not taken and self._mode is Mode.RAW:
+                        break
+                else:
+                    break
+        finally:
+            self._pumping = False
+
+    def _assemble(self, limit: Optional[int] = None) -> Optional[bytes]:
+        """Move bytes from the FIFO into the line buffer; return the line once LF arrives."""
+        rx, line, capacity = self._rx, self._line, self.profile.line_buffer
+        stop = len(rx) if limit is None else min(limit, len(rx))
+        pos = 0
+        try:
+            while pos < stop:
+                space = capacity - len(line)
+                if space <= 0:
+                    # Spec §1.5: the byte that finds the buffer full is dropped unechoed.
+                    pos += 1
+                    line.clear()
+                    self.write(ERROR)
+                    continue
+                end = min(stop, pos + space)
+                lf = rx.find(b"\n", pos, end)
+                if lf >= 0:
+                    end = lf + 1
+                chunk = bytes(rx[pos:end])
+                pos = end
+                line += chunk
+                if self.echo:
+                    self.write(chunk)
+                if lf >= 0:
+                    complete = bytes(line)
+                    line.clear()
+                    return complete
+            return None
+        finally:
+            del rx[:pos]
+
+    def _process(self, line: bytes) -> None:
+        self._mode = Mode.BLOCKED
+        request = None
+        if len(line) >= 4 and line.startswith(b"AT") and line.endswith(b"\r\n"):
+            request = self.plugins.table.match(line)
+        reply = self._answer(line, request)
+        if isinstance(reply, Pending) and not reply.busy:
+            if not reply.done:
+                self._op = reply
+                return
+            reply = reply.output  # the handler finished it before returning
+        if isinstance(reply, Pending):
+            self._busy_op = reply
+            reply = b""
+        op = self._op = Pending(self, busy=False)
+        if self.timing.command > 0:
+            self.clock.call_later(self.timing.command, op.finish, reply)
+        else:
+            op.finish(reply)
+
+    def _answer(self, line: bytes, request: Optional[Request]):
+        try:
+            reply = self.hook.atmodem_before_command(modem=self, line=line, request=request)
+            if reply is None:
+                handler = request.command.handler(request.form) if request is not None else None
+                if handler is None:
+                    return ERROR
+                reply = handler(self, request)
+            if not isinstance(reply, (bytes, Pending)):
+                raise TypeError(f"handler returned {type(reply).__name__}, not bytes or Pending")
+            return reply
+        except AtError as exc:
+            return exc.response
+        except Exception:
+            log.exception("plugin failed on %r", line)
+            return ERROR
+
+    def _finish(self, op: Pending, data: bytes) -> None:
+        if op.done:
+            return
+        op.done = True
+        op.output = data
+        if op is self._busy_op:
+            if self._mode is Mode.BUSY:
+                self._busy_op = None
+                self.write(data)
+                self._mode = Mode.COMMAND
+                self._pump()
+            return  # finished during its own command phase: answered when that completes
+        if op is not self._op:
+            return  # stale: the modem was reset since
+        self._op = None
+        self.write(data)
+        # Spec §1.7: what is already waiting is eaten up to the next 'A'.
+        first_a = self._rx.find(b"A")
+        del self._rx[:first_a if first_a >= 0 else len(self._rx)]
+        if self._reboot_requested:
+            self._start_boot()
+            return
+        busy = self._busy_op
+        if busy is not None and busy.done:
+            self._busy_op = None
+            self.write(busy.output)
+            busy = None
+        self._mode = Mode.BUSY if busy else Mode.RAW if self._raw else Mode.COMMAND
+        deferred, self._deferred = self._deferred, []
+        for urc in deferred:
+            self.write(urc)
+        self._pump()
+
+    def _start_boot(self) -> None:
+        self._mode = Mode.BOOTING
+        self._rx.clear()
+        self._line.clear()
+        self._deferred.clear()
+        self._op = self._busy_op = self._raw = None
+        self._reboot_requested = False
+        self._boot_generation += 1
+        self.clock.call_later(self.timing.reset, self._boot, self._boot_generation)
+
+    def _boot(self, generation: int) -> None:
+        if generation != self._boot_generation:
+            return  # a newer reset overtook this one
+        self.settings.boot()
+        self.echo = True
+        try:
+            self.hook.atmodem_boot(modem=self)
+        except Exception:
+            log.exception("boot hook failed")
+        self._mode = Mode.COMMAND
+        self._pump()

@@ -1,0 +1,63 @@
+"""Every hook a plugin can implement.
+
+Implement hooks with ``atmodem.hookimpl`` in a module (or object) and register
+it under the entry-point group ``atmodem.plugins``. An implementation may take
+fewer arguments than the spec names.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+from atmodem import NAME
+
+hookspec = pluggy.HookspecMarker(NAME)
+
+
+@hookspec
+def atmodem_profiles():
+    """Return firmware profiles (``atmodem.profiles.Profile``) this package adds.
+
+    Called once over every installed plugin when profiles are listed.
+
+    :return: a list of profiles
+    """
+
+
+@hookspec
+def atmodem_commands(profile):
+    """Return the ``Command`` objects this plugin adds to the command table.
+
+    Tables are built per profile, in plugin order: first the profile's own
+    plugins as it lists them, then every other installed plugin. A command whose
+    name is already in the table replaces that entry in place, so a later plugin
+    overrides an earlier one's command while the firmware's search order stays.
+
+    :param profile: the ``Profile`` the table is built for
+    :return: a list of commands, in the order the firmware searches them
+    """
+
+
+@hookspec
+def atmodem_boot(modem):
+    """The modem is booting (power-on, ``AT+RST``, ``AT+RESTORE``).
+
+    RAM settings are back at their boot values and flash has been re-read;
+    echo is on. Write boot messages with ``modem.write``, set up runtime state,
+    schedule after-boot work on ``modem.clock``.
+    """
+
+
+@hookspec(firstresult=True)
+def atmodem_before_command(modem, line, request):
+    """Answer a command line instead of its handler (fault injection, vendor variants).
+
+    Called for every complete line in command mode. Stops at the first
+    implementation that returns something other than ``None``.
+
+    :param modem: the ``Modem``
+    :param line: the line as received, CR LF included
+    :param request: the matched ``Request``, or ``None`` if no command matched
+        or the line failed the syntax rules
+    :return: response bytes or a ``Pending``, or ``None`` to let the command run
+    """

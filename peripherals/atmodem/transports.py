@@ -1,0 +1,291 @@
+"""Adapters that carry a modem's UART over real I/O, on one asyncio loop.
+
+Each transport owns one host-side connection and nothing else: it feeds what it
+reads into ``modem.feed`` and installs its writer as ``modem.sink``. While no
+peer is connected the modem's output is lost, as on a UART with nothing on the
+other end; the modem itself keeps its state across reconnections.
+
+* ``TcpListen``: we listen, the emulator connects (QEMU ``-chardev socket`` as client).
+* ``TcpConnect``: we connect, and reconnect (QEMU ``server=on,wait=off``, Renode's
+  server socket terminal).
+* ``Pty``: a pseudo-terminal any terminal program or serial library can open.
+* ``SerialPort``: any pyserial URL (``/dev/ttyUSB0``, ``socket://``, ``rfc2217://``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import threading
+import tty
+from pathlib import Path
+from typing import Optional
+
+import serial
+
+from atmodem.engine import Modem, UartConfig
+
+log = logging.getLogger(__name__)
+
+RECONNECT_INTERVAL = 0.5
+# Output held for a pseudo-terminal nobody reads, before the oldest bytes go.
+PTY_BACKLOG_LIMIT = 1 << 20
+
+
+def _lost(data: bytes) -> None:
+    pass
+
+
+def parse_tcp(spec: str) -> tuple[str, int]:
+    """``tcp:HOST:PORT`` (``HOST`` may be ``[v6]``) to ``(host, port)``."""
+    scheme, _, rest = spec.partition(":")
+    host, _, port = rest.rpartition(":")
+    if scheme != "tcp" or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"expected tcp:HOST:PORT, got {spec!r}")
+    return host.strip("[]"), int(port)
+
+
+class Transport:
+    endpoint = ""
+
+    def __init__(self, modem: Modem):
+        self.modem = modem
+
+    async def start(self) -> None:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        raise NotImplementedError
+
+
+class _Peer(asyncio.Protocol):
+    """One TCP connection to the host side."""
+
+    def __init__(self, owner: "_TcpTransport"):
+        self.owner = owner
+        self.transport: Optional[asyncio.Transport] = None
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport):
+        self.transport = transport
+        # Emulators send one byte per segment; Nagle would add ~40 ms to every reply.
+        transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.owner._attach(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.owner.modem.feed(data)
+
+    def connection_lost(self, exc) -> None:
+        self.owner._detach(self)
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def write(self, data: bytes) -> None:
+        self.transport.write(data)
+
+
+class _TcpTransport(Transport):
+    def __init__(self, modem: Modem, host: str, port: int):
+        super().__init__(modem)
+        self.host, self.port = host, port
+        self._peer: Optional[_Peer] = None
+
+    def _attach(self, peer: _Peer) -> None:
+        if self._peer is not None:
+            # A UART has one other end: the newest connection replaces a stale one.
+            self._peer.transport.close()
+        self._peer = peer
+        self.modem.sink = peer.write
+        log.info("%s: peer connected", self.endpoint)
+
+    def _detach(self, peer: _Peer) -> None:
+        if self._peer is peer:
+            self._peer = None
+            self.modem.sink = _lost
+            log.info("%s: peer disconnected", self.endpoint)
+
+    def _close_peer(self) -> None:
+        if self._peer is not None:
+            self._peer.transport.close()
+
+
+class TcpListen(_TcpTransport):
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _Peer(self), self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        self.endpoint = f"tcp:{self.host}:{self.port} (listening)"
+
+    async def stop(self) -> None:
+        self._server.close()
+        self._close_peer()
+        await self._server.wait_closed()
+
+
+class TcpConnect(_TcpTransport):
+    async def start(self) -> None:
+        self.endpoint = f"tcp:{self.host}:{self.port} (connecting)"
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                _, peer = await loop.create_connection(lambda: _Peer(self), self.host, self.port)
+            except OSError as exc:
+                log.debug("%s: %s; retrying", self.endpoint, exc)
+            else:
+                await peer.closed
+            await asyncio.sleep(RECONNECT_INTERVAL)
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        self._close_peer()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+
+
+class Pty(Transport):
+    """A pseudo-terminal in raw mode; ``link``, if given, becomes a symlink to it."""
+
+    def __init__(self, modem: Modem, link: Optional[Path] = None):
+        super().__init__(modem)
+        self.link = link
+        self._backlog = bytearray()
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._master, self._slave = os.openpty()
+        # Raw: no echo, no CR/LF translation; the modem does its own echo.
+        tty.setraw(self._slave)
+        os.set_blocking(self._master, False)
+        # Holding the slave open keeps the master readable while host programs come and go.
+        self.path = os.ttyname(self._slave)
+        if self.link is not None:
+            self.link.unlink(missing_ok=True)
+            self.link.symlink_to(self.path)
+        self.endpoint = f"pty:{self.path}" + (f" (link {self.link})" if self.link else "")
+        self._loop.add_reader(self._master, self._readable)
+        self.modem.sink = self._write
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self._master, 4096)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            log.warning("%s: read failed: %s", self.endpoint, exc)
+            return
+        self.modem.feed(data)
+
+    def _write(self, data: bytes) -> None:
+        self._backlog += data
+        if len(self._backlog) > PTY_BACKLOG_LIMIT:
+            log.warning("%s: nobody reads the terminal; dropping old output", self.endpoint)
+            del self._backlog[:len(self._backlog) - PTY_BACKLOG_LIMIT]
+        self._drain()
+
+    def _drain(self) -> None:
+        while self._backlog:
+            try:
+                written = os.write(self._master, self._backlog)
+            except (BlockingIOError, InterruptedError):
+                self._loop.add_writer(self._master, self._drain)
+                return
+            del self._backlog[:written]
+        self._loop.remove_writer(self._master)
+
+    async def stop(self) -> None:
+        self._loop.remove_reader(self._master)
+        self._loop.remove_writer(self._master)
+        self.modem.sink = _lost
+        if self.link is not None and self.link.is_symlink():
+            self.link.unlink()
+        os.close(self._master)
+        os.close(self._slave)
+
+
+def _serial_settings(config: UartConfig) -> dict:
+    return {
+        "baudrate": config.baud,
+        "bytesize": config.data_bits,
+        "stopbits": {1: serial.STOPBITS_ONE, 2: serial.STOPBITS_ONE_POINT_FIVE, 3: serial.STOPBITS_TWO}[config.stop_bits],
+        # Only "2" enables parity on the chip (spec §6.1): 0 and 1 both mean none.
+        "parity": serial.PARITY_EVEN if config.parity == 2 else serial.PARITY_NONE,
+    }
+
+
+class SerialPort(Transport):
+    """A pyserial port, read by a thread of its own, reopened if it goes away.
+
+    It follows ``AT+UART``: after the modem reprograms its UART the port is
+    switched to the same parameters, as a real host board would have to be.
+    """
+
+    def __init__(self, modem: Modem, url: str):
+        super().__init__(modem)
+        self.url = url
+        self.endpoint = f"serial:{url}"
+        self._port: Optional[serial.SerialBase] = None
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.modem.sink = self._write
+        self.modem.uart_listeners.append(self._reconfigure)
+        self._thread = threading.Thread(target=self._read_forever, name=f"atmodem {self.endpoint}", daemon=True)
+        self._thread.start()
+
+    def _open(self) -> Optional[serial.SerialBase]:
+        try:
+            return serial.serial_for_url(self.url, timeout=0.1, **_serial_settings(self.modem.uart))
+        except (serial.SerialException, OSError, ValueError) as exc:
+            log.debug("%s: %s; retrying", self.endpoint, exc)
+            return None
+
+    def _read_forever(self) -> None:
+        while not self._stopping.is_set():
+            port = self._open()
+            if port is None:
+                self._stopping.wait(RECONNECT_INTERVAL)
+                continue
+            with self._lock:
+                self._port = port
+            log.info("%s: open", self.endpoint)
+            try:
+                while not self._stopping.is_set():
+                    data = port.read(max(1, port.in_waiting))
+                    if data:
+                        self._loop.call_soon_threadsafe(self.modem.feed, data)
+            except (serial.SerialException, OSError) as exc:
+                log.info("%s: lost (%s)", self.endpoint, exc)
+            with self._lock:
+                self._port = None
+            port.close()
+
+    def _write(self, data: bytes) -> None:
+        with self._lock:
+            port = self._port
+            if port is None:
+                return
+            try:
+                port.write(data)
+            except (serial.SerialException, OSError) as exc:
+                log.info("%s: write failed (%s)", self.endpoint, exc)
+
+    def _reconfigure(self, config: UartConfig) -> None:
+        with self._lock:
+            if self._port is not None:
+                self._port.flush()  # what was said at the old rate goes out at the old rate
+                self._port.apply_settings(_serial_settings(config))
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        self.modem.sink = _lost
+        self.modem.uart_listeners.remove(self._reconfigure)
+        await asyncio.get_running_loop().run_in_executor(None, self._thread.join, 2.0)

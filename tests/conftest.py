@@ -1,0 +1,83 @@
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # support, probes, conversation
+
+HELLO_PLUGIN = '''
+"""A third-party plugin: one new command, and its own AT+GMR."""
+from atmodem import Command, Match, hookimpl
+from atmodem.params import Params
+from atmodem.responses import OK, OK_LINE
+
+
+def hello(modem, request):
+    return b"+HELLO:" + Params(request.args).string(32) + b"\\r\\n" + OK
+
+
+def version(modem, request):
+    return b"AT version:1.7.0.0 (hello)\\r\\n" + OK_LINE
+
+
+@hookimpl
+def atmodem_commands(profile):
+    return [
+        Command("+HELLO", Match.QUERY_SET, set=hello, summary="greets"),
+        Command("+GMR", Match.EXACT, execute=version, summary="version, the hello way"),
+    ]
+'''
+
+
+@pytest.fixture(scope="session")
+def hello_site(tmp_path_factory):
+    """The 'atmodem-hello' distribution, installed by pip into a directory of its own."""
+    root = tmp_path_factory.mktemp("hello")
+    source = root / "src"
+    (source / "atmodem_hello").mkdir(parents=True)
+    (source / "atmodem_hello" / "__init__.py").write_text(HELLO_PLUGIN)
+    (source / "pyproject.toml").write_text(textwrap.dedent("""
+        [build-system]
+        requires = ["setuptools>=70.1"]
+        build-backend = "setuptools.build_meta"
+
+        [project]
+        name = "atmodem-hello"
+        version = "1.2.3"
+
+        [project.entry-points."atmodem.plugins"]
+        hello = "atmodem_hello"
+
+        [tool.setuptools]
+        packages = ["atmodem_hello"]
+    """))
+    site = root / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
+         "--no-build-isolation", "--no-index", "--target", str(site), str(source)],
+        check=True,
+    )
+    return site
+
+
+@pytest.fixture
+def hello_installed(hello_site, monkeypatch):
+    """The hello plugin visible to this process, as if pip had installed it into the environment."""
+    from atmodem.plugins import rescan
+
+    monkeypatch.syspath_prepend(str(hello_site))
+    rescan()
+    yield hello_site
+    monkeypatch.undo()
+    sys.modules.pop("atmodem_hello", None)
+    rescan()
+
+
+def cli_env(extra_path=None):
+    env = dict(os.environ)
+    if extra_path:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(extra_path), env.get("PYTHONPATH")]))
+    return env

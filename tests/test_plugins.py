@@ -1,0 +1,76 @@
+"""The plugin system: entry points, profiles, overrides, and a third-party package."""
+
+import subprocess
+import sys
+
+import pytest
+
+from atmodem.plugins import PluginSet, get_profile, installed, plugin_set
+from conftest import cli_env
+from conversation import GMR_050, OK
+from support import Harness
+
+
+def test_built_in_plugins_come_through_the_entry_point_group():
+    basic = installed()["basic"]
+    assert (basic.distribution, basic.module.__name__) == ("atmodem", "atmodem_basic")
+    assert [p.name for p in plugin_set("esp_atmod-0.5.0").plugins] == ["basic"]
+
+
+def test_an_unknown_profile_is_named():
+    with pytest.raises(LookupError, match="unknown profile 'esp_atmod-9'"):
+        get_profile("esp_atmod-9")
+
+
+def test_a_disabled_plugin_takes_its_commands_with_it():
+    plugins = PluginSet(get_profile("esp_atmod-0.5.0"), disabled={"basic"})
+    assert plugins.table.entries == ()
+
+
+def test_hooks_of_a_plugin_are_checked_against_the_specs():
+    from atmodem import hookimpl
+
+    class Misspelled:
+        @hookimpl
+        def atmodem_comands(self):
+            return []
+
+    with pytest.raises(Exception, match="unknown hook"):
+        PluginSet(get_profile("esp_atmod-0.5.0"), extra=[("typo", Misspelled())])
+
+
+class TestThirdPartyPackage:
+    def test_it_adds_a_command_and_overrides_gmr(self, hello_installed):
+        h = Harness()
+        h.send(b"ATE0\r\n")
+        assert h.send(b'AT+HELLO="world"\r\n') == b"+HELLO:world\r\n" + OK
+        assert h.send(b"AT+GMR\r\n") == b"AT version:1.7.0.0 (hello)\r\nOK\r\n"
+        assert h.send(b"AT+SYSRAM?\r\n") == b"+SYSRAM:40960\r\nOK\r\n"  # the rest is untouched
+
+    def test_it_is_an_add_on_after_the_profile_plugins(self, hello_installed):
+        plugins = PluginSet(get_profile("esp_atmod-0.5.0"))
+        assert [(p.name, p.distribution, p.version) for p in plugins.plugins] == [
+            ("basic", "atmodem", plugins.plugins[0].version), ("hello", "atmodem-hello", "1.2.3")]
+        gmr = next(e for e in plugins.table.entries if e.command.name == "+GMR")
+        assert (gmr.plugin, gmr.overrides) == ("hello", ("basic",))
+        # the override keeps the firmware's search order
+        names = [e.command.name for e in plugins.table.entries]
+        assert names.index("+GMR") < names.index("+RESTORE") and names[-1] == "+HELLO"
+
+    def test_disabling_it_restores_the_built_in(self, hello_installed):
+        h = Harness(disabled={"hello"})
+        h.send(b"ATE0\r\n")
+        assert h.send(b"AT+GMR\r\n") == GMR_050
+
+    def test_atmodem_plugins_lists_it(self, hello_site):
+        out = subprocess.run([sys.executable, "-m", "atmodem", "plugins"], env=cli_env(hello_site),
+                             capture_output=True, text=True, check=True).stdout
+        assert "hello  [atmodem-hello 1.2.3, module atmodem_hello]" in out
+        assert "AT+HELLO" in out
+        assert "AT+GMR             version, the hello way  (overrides basic)" in out
+
+    def test_without_it_the_listing_has_only_the_built_ins(self):
+        out = subprocess.run([sys.executable, "-m", "atmodem", "plugins"], capture_output=True, text=True,
+                             check=True).stdout
+        assert "hello" not in out and "basic  [atmodem" in out
+        assert "esp_atmod-0.5.0 (default)" in out and "esp_atmod-0.3.4" in out

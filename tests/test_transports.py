@@ -1,0 +1,282 @@
+"""`atmodem serve` as a real process on real TCP sockets, a PTY and a pyserial URL."""
+
+import json
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import serial
+
+from conftest import cli_env
+from conversation import GMR_034, GMR_050, OK, script
+
+ANNOUNCE = re.compile(r"atmodem: (\S+) modem on (\S+)")
+BOOT = 0.5  # the modem says "ready" this long after announcing itself
+
+
+class Serve:
+    """`atmodem serve ...` in a subprocess; stopped with Ctrl-C, which must end it cleanly."""
+
+    def __init__(self, *args, state_dir, env=None):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "atmodem", "serve", "--state-dir", str(state_dir), *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )
+        line = self.proc.stdout.readline()
+        match = ANNOUNCE.match(line)
+        assert match, line + self.proc.stderr.read()
+        self.profile, self.endpoint = match.groups()
+        self.started = time.monotonic()
+
+    @property
+    def port(self) -> int:
+        return int(self.endpoint.rsplit(":", 1)[1])
+
+    def wait_booted(self):
+        time.sleep(max(0.0, self.started + BOOT + 0.2 - time.monotonic()))
+
+    def interrupt(self) -> str:
+        self.proc.send_signal(signal.SIGINT)
+        out, err = self.proc.communicate(timeout=10)
+        assert self.proc.returncode == 0, err
+        assert "Traceback" not in err, err
+        return out
+
+
+@pytest.fixture
+def serve(tmp_path):
+    running = []
+
+    def start(*args, **kwargs):
+        kwargs.setdefault("state_dir", tmp_path / "state")
+        running.append(Serve(*args, **kwargs))
+        return running[-1]
+
+    yield start
+    for s in running:
+        if s.proc.poll() is None:
+            assert s.interrupt().endswith("atmodem: stopped\n")
+
+
+def connect(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+class Wire:
+    """Both ends of a byte pipe to the modem, for a socket or a serial port."""
+
+    def __init__(self, send, recv, fileno):
+        self._send, self._recv, self._fileno = send, recv, fileno
+
+    def read_exactly(self, n: int, timeout: float = 5.0) -> bytes:
+        data = b""
+        deadline = time.monotonic() + timeout
+        while len(data) < n:
+            data += self.read_for(max(0.0, deadline - time.monotonic()), n - len(data))
+            if time.monotonic() >= deadline:
+                break
+        return data
+
+    def read_for(self, seconds: float, limit: int = 1 << 16) -> bytes:
+        ready, _, _ = select.select([self._fileno], [], [], seconds)
+        return self._recv(limit) if ready else b""
+
+    def quiet(self, seconds: float = 0.3) -> bytes:
+        data, deadline = b"", time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            data += self.read_for(left)
+        return data
+
+    def say(self, data: bytes, one_at_a_time: bool = True) -> None:
+        if not one_at_a_time:
+            self._send(data)
+            return
+        for i in range(len(data)):
+            self._send(data[i:i + 1])
+
+    def transact(self, data: bytes, expected: bytes) -> None:
+        """Send one byte at a time; the reply must be exactly ``expected``."""
+        self.say(data)
+        assert self.read_exactly(len(expected)) == expected
+
+
+def socket_wire(sock):
+    return Wire(sock.sendall, sock.recv, sock.fileno())
+
+
+def serial_wire(port):
+    return Wire(port.write, port.read, port.fileno())
+
+
+def run_conversation(wire: Wire) -> None:
+    for exchange, echo in script():
+        expected = exchange.expected(echo)
+        wire.say(exchange.send, one_at_a_time=not exchange.burst)
+        assert wire.read_exactly(len(expected)) == expected, exchange.send
+    assert wire.quiet() == b""
+
+
+def test_listen_one_byte_at_a_time(serve):
+    """Acceptance: the spec's §1 and §6.1 bytes, one at a time, echo on and off."""
+    modem = serve("--listen", "tcp:127.0.0.1:0")
+    assert modem.profile == "esp_atmod-0.5.0"
+    with connect(modem.port) as sock:  # well inside the boot time, so 'ready' reaches us
+        wire = socket_wire(sock)
+        assert wire.read_exactly(9) == b"\r\nready\r\n"
+        run_conversation(wire)
+
+
+def test_listen_reconnect_keeps_the_modem_state(serve):
+    modem = serve("--listen", "tcp:127.0.0.1:0")
+    modem.wait_booted()
+    with connect(modem.port) as sock:
+        socket_wire(sock).transact(b"ATE0\r\n", b"ATE0\r\n" + OK)
+    with connect(modem.port) as sock:
+        wire = socket_wire(sock)
+        wire.transact(b"AT\r\n", OK)  # echo is still off
+        wire.say(b"AT+G")
+    with connect(modem.port) as sock:
+        wire = socket_wire(sock)
+        wire.transact(b"MR\r\n", GMR_050)  # the half line was kept, as in a UART's buffer
+
+
+def test_a_new_connection_replaces_a_stale_one(serve):
+    modem = serve("--listen", "tcp:127.0.0.1:0")
+    modem.wait_booted()
+    with connect(modem.port) as old, connect(modem.port) as new:
+        time.sleep(0.2)
+        assert old.recv(10) == b""  # closed by the modem
+        socket_wire(new).transact(b"AT\r\n", b"AT\r\n" + OK)
+
+
+def test_connect_waits_for_the_emulator_and_reconnects(serve):
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        port = listener.getsockname()[1]
+        modem = serve("--connect", f"tcp:127.0.0.1:{port}")
+        time.sleep(BOOT + 0.3)  # the modem retries while nothing listens
+        listener.listen()
+        listener.settimeout(5)
+        peer, _ = listener.accept()
+        with peer:
+            wire = socket_wire(peer)
+            wire.quiet(0.1)
+            wire.transact(b"ATE0\r\n", b"ATE0\r\n" + OK)
+        peer, _ = listener.accept()  # the emulator restarted; the modem comes back
+        with peer:
+            socket_wire(peer).transact(b"AT+SYSRAM?\r\n", b"+SYSRAM:40960\r\nOK\r\n")
+    assert modem.endpoint == f"tcp:127.0.0.1:{port}"
+
+
+def test_pty(serve, tmp_path):
+    link = tmp_path / "modem"
+    modem = serve("--pty", str(link))
+    assert modem.endpoint.startswith("pty:/dev/pts/")
+    assert link.is_symlink()
+    modem.wait_booted()
+    with serial.Serial(str(link), 115200, timeout=0) as port:
+        port.reset_input_buffer()
+        wire = serial_wire(port)
+        wire.transact(b"AT+GMR\r\n", b"AT+GMR\r\n" + GMR_050)
+    with serial.Serial(str(link), 115200, timeout=0) as port:  # another program opens it later
+        serial_wire(port).transact(b"AT\r\n", b"AT\r\n" + OK)
+    modem.interrupt()
+    assert not link.exists()
+
+
+def test_pty_prints_how_to_talk_to_it(serve):
+    modem = serve("--pty")
+    line = modem.proc.stdout.readline()
+    assert "serial.tools.miniterm --eol CRLF /dev/pts/" in line and line.rstrip().endswith(" 115200")
+
+
+def test_serial_url(serve):
+    """pyserial's socket:// stands for a USB-UART: the modem is the client, and comes back after a loss."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(5)
+        modem = serve("--serial", f"socket://127.0.0.1:{listener.getsockname()[1]}")
+        peer, _ = listener.accept()
+        with peer:
+            wire = socket_wire(peer)
+            modem.wait_booted()
+            wire.quiet(0.1)
+            wire.transact(b"ATE0\r\n", b"ATE0\r\n" + OK)
+        peer, _ = listener.accept()
+        with peer:
+            time.sleep(0.2)  # opening a port flushes its input: bytes sent meanwhile are gone
+            socket_wire(peer).transact(b"AT\r\n", OK)
+
+
+def test_trace_records_every_byte_both_ways(serve, tmp_path):
+    trace = tmp_path / "trace.jsonl"
+    modem = serve("--listen", "tcp:127.0.0.1:0", "--trace", str(trace))
+    modem.wait_booted()
+    with connect(modem.port) as sock:
+        wire = socket_wire(sock)
+        wire.say(b"AT\r\n", one_at_a_time=False)
+        assert wire.read_exactly(10) == b"AT\r\n" + OK
+    modem.interrupt()
+    records = [json.loads(line) for line in trace.read_text().splitlines()]
+    assert {"time", "clock", "dir", "data"} <= set(records[0])
+    sent = b"".join(r["data"].encode("latin-1") for r in records if r["dir"] == "in")
+    said = b"".join(r["data"].encode("latin-1") for r in records if r["dir"] == "out")
+    assert (sent, said) == (b"AT\r\n", b"\r\nready\r\n" + b"AT\r\n" + OK)
+    clocks = [r["clock"] for r in records]
+    assert clocks == sorted(clocks)
+
+
+def test_profile_0_3_4(serve):
+    modem = serve("--listen", "tcp:127.0.0.1:0", "--profile", "esp_atmod-0.3.4")
+    modem.wait_booted()
+    with connect(modem.port) as sock:
+        socket_wire(sock).transact(b"AT+GMR\r\n", b"AT+GMR\r\n" + GMR_034)
+
+
+def test_third_party_plugin_over_tcp(serve, hello_site):
+    modem = serve("--listen", "tcp:127.0.0.1:0", env=cli_env(hello_site))
+    modem.wait_booted()
+    with connect(modem.port) as sock:
+        wire = socket_wire(sock)
+        wire.transact(b'AT+HELLO="qemu"\r\n', b'AT+HELLO="qemu"\r\n+HELLO:qemu\r\n' + OK)
+
+
+def test_binary_garbage_and_a_disconnect_mid_line(serve):
+    modem = serve("--listen", "tcp:127.0.0.1:0")
+    modem.wait_booted()
+    with connect(modem.port) as sock:
+        wire = socket_wire(sock)
+        wire.transact(b"ATE0\r\n", b"ATE0\r\n" + OK)
+        wire.say(bytes(range(256)) * 40 + b"\r\n", one_at_a_time=False)
+        assert set(wire.quiet(0.5).split(b"\r\nERROR\r\n")) == {b""}
+        wire.say(b"AT+UART_CUR=1152")  # and the host goes away
+    with connect(modem.port) as sock:
+        socket_wire(sock).transact(b"00,8,1,0,0\r\n", OK)
+
+
+class TestCli:
+    def run(self, *args):
+        return subprocess.run([sys.executable, "-m", "atmodem", *args], capture_output=True, text=True, timeout=30)
+
+    def test_version(self):
+        result = self.run("--version")
+        assert result.returncode == 0 and re.fullmatch(r"atmodem \d+\.\d+\.\d+\n", result.stdout)
+
+    def test_unknown_profile(self, tmp_path):
+        result = self.run("serve", "--pty", "--profile", "nope", "--state-dir", str(tmp_path))
+        assert result.returncode == 2 and "unknown profile 'nope'" in result.stderr
+
+    @pytest.mark.parametrize("spec", ["tcp:127.0.0.1", "udp:127.0.0.1:1", "tcp::80", "tcp:h:70000"])
+    def test_bad_endpoint(self, spec):
+        result = self.run("serve", "--listen", spec)
+        assert result.returncode == 2 and "expected tcp:HOST:PORT" in result.stderr
+
+    def test_one_transport_only(self):
+        result = self.run("serve", "--pty", "--listen", "tcp:127.0.0.1:0")
+        assert result.returncode == 2 and "not allowed with" in result.stderr
