@@ -71,6 +71,8 @@ EXCHANGES = [
     Exchange(b"AT+SYSTIME?\r\n", ERR),
     Exchange(b"AT+NOSUCH=1\r\n", ERR),
     Exchange(b"AT+SYSRAM\r\n", ERR),
+    Exchange(b"+++\r\n", ERR),                 # no transparent mode: just a bad line (§1.2)
+    Exchange(b"AT+CIPMODE=1\r\n", ERR),
     # test forms are set commands with a '?' parameter
     Exchange(b"AT+GMR=?\r\n", ERR),
     Exchange(b"AT+UART=?\r\n", ERR),

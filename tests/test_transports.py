@@ -232,6 +232,19 @@ def test_trace_records_every_byte_both_ways(serve, tmp_path):
     assert clocks == sorted(clocks)
 
 
+def test_flash_survives_a_process_restart(serve, tmp_path):
+    first = serve("--listen", "tcp:127.0.0.1:0", state_dir=tmp_path / "flash")
+    first.wait_booted()
+    with connect(first.port) as sock:
+        save = b"AT+UART_DEF=57600,8,1,0,0\r\n"
+        socket_wire(sock).transact(save, save + OK)
+    first.interrupt()
+    second = serve("--listen", "tcp:127.0.0.1:0", state_dir=tmp_path / "flash")
+    second.wait_booted()
+    with connect(second.port) as sock:
+        socket_wire(sock).transact(b"AT+UART_DEF?\r\n", b"AT+UART_DEF?\r\n+UART_DEF:57600,8,1,0,0\r\nOK\r\n")
+
+
 def test_profile_0_3_4(serve):
     modem = serve("--listen", "tcp:127.0.0.1:0", "--profile", "esp_atmod-0.3.4")
     modem.wait_booted()
