@@ -12,8 +12,10 @@ import time
 import pytest
 import serial
 
+from atmodem.transports import SerialPort
 from conftest import cli_env
 from conversation import GMR_034, GMR_050, OK, script
+from support import Harness
 
 ANNOUNCE = re.compile(r"atmodem: (\S+) modem on (\S+)")
 BOOT = 0.5  # the modem says "ready" this long after announcing itself
@@ -191,6 +193,11 @@ def test_pty(serve, tmp_path):
     assert not link.exists()
 
 
+@pytest.mark.parametrize("attempt", range(3))
+def test_ctrl_c_right_after_the_announcement(serve, attempt):
+    assert serve("--listen", "tcp:127.0.0.1:0").interrupt() == "atmodem: stopped\n"
+
+
 def test_pty_prints_how_to_talk_to_it(serve):
     modem = serve("--pty")
     line = modem.proc.stdout.readline()
@@ -212,6 +219,13 @@ def test_serial_url(serve):
         with peer:
             time.sleep(0.2)  # opening a port flushes its input: bytes sent meanwhile are gone
             socket_wire(peer).transact(b"AT\r\n", OK)
+
+
+def test_serial_url_sockets_send_without_delay():
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = SerialPort(Harness().modem, f"socket://127.0.0.1:{listener.getsockname()[1]}")._open()
+        with port:
+            assert port._socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
 
 
 def test_trace_records_every_byte_both_ways(serve, tmp_path):

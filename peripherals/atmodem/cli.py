@@ -63,6 +63,10 @@ def _transport(args, modem):
 
 async def _serve(args) -> None:
     loop = asyncio.get_running_loop()
+    # Before anything is announced: whoever reads the announcement may press Ctrl-C at once.
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     plugins = plugin_set(args.profile, frozenset(args.disable_plugin))
     modem = Modem(plugins, LoopClock(loop), Settings(Flash(args.state_dir)))
     trace = TraceWriter(args.trace) if args.trace else None
@@ -74,9 +78,6 @@ async def _serve(args) -> None:
     if isinstance(transport, Pty):
         print(f"atmodem: talk to it with: {sys.executable} -m serial.tools.miniterm --eol CRLF "
               f"{transport.link or transport.path} {modem.uart.baud}", flush=True)
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     modem.power_on()
     await stop.wait()
     await transport.stop()

@@ -243,10 +243,16 @@ class SerialPort(Transport):
 
     def _open(self) -> Optional[serial.SerialBase]:
         try:
-            return serial.serial_for_url(self.url, timeout=0.1, **_serial_settings(self.modem.uart))
+            port = serial.serial_for_url(self.url, timeout=0.1, **_serial_settings(self.modem.uart))
         except (serial.SerialException, OSError, ValueError) as exc:
             log.debug("%s: %s; retrying", self.endpoint, exc)
             return None
+        # socket:// and rfc2217:// keep their socket here and leave Nagle on, which would
+        # hold back every short reply until the peer's delayed ACK.
+        sock = getattr(port, "_socket", None)
+        if isinstance(sock, socket.socket):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return port
 
     def _read_forever(self) -> None:
         while not self._stopping.is_set():
