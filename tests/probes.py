@@ -21,7 +21,7 @@ class BusyProbe:
         seconds = p.number()
         p.end()
         operation = modem.busy()
-        modem.clock.call_later(seconds, operation.finish, OK)
+        modem.schedule(seconds, operation.finish, OK)
         return operation
 
 
@@ -80,10 +80,24 @@ class FaultyProbe:
             Command("+TESTNONE", Match.EXACT, execute=lambda modem, request: None),
             Command("+TESTTEXT", Match.EXACT, execute=lambda modem, request: "OK"),
             Command("+TESTREJECT", Match.EXACT, execute=self.reject),
+            Command("+TESTLATER", Match.EXACT, execute=self.explode_later),
+            Command("+TESTBADRAW", Match.EXACT, execute=self.explode_on_data),
         ]
 
     def explode(self, modem, request):
         raise RuntimeError("plugin bug")
+
+    def explode_later(self, modem, request):
+        operation = modem.block()
+        modem.schedule(0.1, self.explode, modem, request)
+        return operation
+
+    def explode_on_data(self, modem, request):
+        modem.start_raw(self)
+        return b"OK\r\n> "
+
+    def take(self, data):
+        raise RuntimeError("raw reader bug")
 
     def reject(self, modem, request):
         raise AtError(b"no change\r\n")

@@ -114,6 +114,33 @@ class TestDiscardRule:
         assert h.take() == b""
         assert h.send(b"?\r\n") == ERR  # once the port is back, a probe is a bad line
 
+    def test_a_host_reacting_to_the_reply_at_once_is_not_eaten(self):
+        probe = RawProbe()
+        h = Harness(extra=[("raw", probe)])
+        h.send(b"ATE0\r\n")
+        said = bytearray()
+
+        def host(data):  # an in-process host that writes as soon as it sees the prompt
+            said.extend(data)
+            if data.endswith(b"> "):
+                h.modem.feed(b"hello")
+
+        h.modem.sink = host
+        h.send(b"AT+TESTRAW=5\r\n")
+        assert probe.received == [b"hello"]
+        assert said == b"OK\r\n> \r\nRecv 5 bytes\r\n\r\nSEND OK\r\n"
+
+    def test_bytes_arriving_while_a_busy_command_starts_are_eaten(self):
+        h = Harness(extra=[("busy", BusyProbe())])
+        h.send(b"ATE0\r\n")
+        h.modem.feed(b"AT+TESTBUSY=1\r\n")
+        h.clock.advance(0.0005)  # the command itself is still executing
+        h.modem.feed(b"?\r\n")
+        h.clock.advance(0.001)
+        assert h.modem.mode is Mode.BUSY and h.take() == b""  # eaten: no busy p... for them
+        h.clock.run_until_idle()
+        assert h.take() == OK
+
     def test_a_line_failing_syntax_also_eats_what_waits(self):
         h = Harness()
         h.send(b"ATE0\r\n")
@@ -201,6 +228,13 @@ class TestRaw:
         assert h.send(b"\x00\xffzAT\r\n") == b"\r\nRecv 3 bytes\r\n\r\nSEND OK\r\n" + OK
         assert probe.received == [b"\x00\xffz"]
 
+    def test_raw_input_has_no_timeout(self):
+        h, probe = self.raw()
+        h.send(b"AT+TESTRAW=2\r\n")
+        h.clock.advance(7200)
+        assert h.modem.mode is Mode.RAW
+        assert h.send(b"ok") == b"\r\nRecv 2 bytes\r\n\r\nSEND OK\r\n"
+
     def test_data_sent_before_the_prompt_is_eaten_up_to_an_A(self):
         h, probe = self.raw()
         # the danger of spec §1.7: not waiting for "> " loses data up to the first 'A'
@@ -234,6 +268,20 @@ class TestPluginFailures:
         assert h.send(line) == ERR
         assert "plugin failed" in caplog.text
         assert h.send(b"AT\r\n") == OK
+
+    def test_a_failing_timer_ends_its_command_with_error(self, caplog):
+        h = Harness(extra=[("faulty", FaultyProbe())])
+        h.send(b"ATE0\r\n")
+        assert h.send(b"AT+TESTLATER\r\n") == ERR
+        assert "plugin callback" in caplog.text
+        assert h.send(b"AT\r\n") == OK
+
+    def test_a_failing_raw_reader_ends_raw_mode_with_error(self, caplog):
+        h = Harness(extra=[("faulty", FaultyProbe())])
+        h.send(b"ATE0\r\n")
+        assert h.send(b"AT+TESTBADRAW\r\n") == b"OK\r\n> "
+        assert h.send(b"xyz\r\nAT\r\n") == ERR + ERR + OK  # the data falls through to the parser
+        assert h.modem.mode is Mode.COMMAND and "raw reader" in caplog.text
 
     def test_at_error_carries_its_text(self):
         h = Harness(extra=[("faulty", FaultyProbe())])

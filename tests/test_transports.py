@@ -1,6 +1,8 @@
 """`atmodem serve` as a real process on real TCP sockets, a PTY and a pyserial URL."""
 
+import asyncio
 import json
+import os
 import re
 import select
 import signal
@@ -8,10 +10,14 @@ import socket
 import subprocess
 import sys
 import time
+import tty
 
 import pytest
 import serial
 
+from atmodem.clock import LoopClock
+from atmodem.engine import Modem
+from atmodem.plugins import plugin_set
 from atmodem.transports import SerialPort
 from conftest import cli_env
 from conversation import GMR_034, GMR_050, OK, script
@@ -226,6 +232,35 @@ def test_serial_url_sockets_send_without_delay():
         port = SerialPort(Harness().modem, f"socket://127.0.0.1:{listener.getsockname()[1]}")._open()
         with port:
             assert port._socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+def test_a_port_that_refuses_a_uart_setting_keeps_the_modem_alive(caplog):
+    """A pseudo-terminal rejects 7 data bits: the modem must still answer afterwards."""
+    async def scenario():
+        master, slave = os.openpty()
+        tty.setraw(master)
+        modem = Modem(plugin_set("esp_atmod-0.5.0"), LoopClock(asyncio.get_running_loop()))
+        port = SerialPort(modem, os.ttyname(slave))
+        await port.start()
+        modem.power_on()
+
+        async def exchange(line, seconds):
+            os.write(master, line)
+            await asyncio.sleep(seconds)
+            return os.read(master, 4096)
+
+        try:
+            await asyncio.sleep(0.8)
+            os.read(master, 4096)  # 'ready'
+            assert await exchange(b"AT+UART_CUR=115200,7,1,0,0\r\n", 0.5) == b"AT+UART_CUR=115200,7,1,0,0\r\n" + OK
+            assert await exchange(b"AT\r\n", 0.2) == b"AT\r\n" + OK
+        finally:
+            await port.stop()
+            os.close(master)
+            os.close(slave)
+
+    asyncio.run(scenario())
+    assert "cannot switch the port" in caplog.text
 
 
 def test_trace_records_every_byte_both_ways(serve, tmp_path):

@@ -183,6 +183,14 @@ class Modem:
         """Return this from a handler to keep the modem BUSY until ``finish``."""
         return Pending(self, busy=True)
 
+    def schedule(self, delay: float, callback: Callable, *args) -> object:
+        """Run ``callback(*args)`` after ``delay`` on the modem's clock.
+
+        Plugins use this rather than ``clock.call_later``: if the callback raises,
+        the operation it was part of ends with ERROR instead of holding the modem.
+        """
+        return self.clock.call_later(delay, self._guarded, callback, args)
+
     def start_raw(self, reader: RawReader) -> None:
         """Hand the following input bytes to ``reader`` (after the current command's answer)."""
         self._raw = reader
@@ -231,7 +239,12 @@ class Modem:
                     self._line.clear()
                     self.write(BUSY)
                 elif mode is Mode.RAW:
-                    taken = self._raw.take(bytes(self._rx))
+                    try:
+                        taken = self._raw.take(bytes(self._rx))
+                    except Exception:
+                        log.exception("raw reader %r failed", self._raw)
+                        self._recover()
+                        continue
                     del self._rx[:taken]
                     if not taken and self._mode is Mode.RAW:
                         break
@@ -323,10 +336,11 @@ class Modem:
         if op is not self._op:
             return  # stale: the modem was reset since
         self._op = None
-        self.write(data)
-        # Spec §1.7: what is already waiting is eaten up to the next 'A'.
+        # Spec §1.7: what already waits is eaten up to the next 'A'. Before the reply goes
+        # out, because a host that reacts to the reply is always later than the eater.
         first_a = self._rx.find(b"A")
         del self._rx[:first_a if first_a >= 0 else len(self._rx)]
+        self.write(data)
         if self._reboot_requested:
             self._start_boot()
             return
@@ -340,6 +354,25 @@ class Modem:
         for urc in deferred:
             self.write(urc)
         self._pump()
+
+    def _guarded(self, callback: Callable, args: tuple) -> None:
+        try:
+            callback(*args)
+        except Exception:
+            log.exception("plugin callback %r failed", callback)
+            self._recover()
+
+    def _recover(self) -> None:
+        """A plugin broke mid-operation: end what it held the modem in, as a failed command."""
+        if self._mode is Mode.BLOCKED and self._op is not None:
+            self._op.finish(ERROR)
+        elif self._mode is Mode.BUSY and self._busy_op is not None:
+            self._busy_op.finish(ERROR)
+        elif self._mode is Mode.RAW:
+            self._raw = None
+            self._mode = Mode.COMMAND
+            self.write(ERROR)
+            self._pump()
 
     def _start_boot(self) -> None:
         self._mode = Mode.BOOTING

@@ -36,7 +36,6 @@ ESP_ATMOD_050 = Profile(
             "Version ESP_ATMod:0.5.0",
             "Arduino core version:3.1.2",
         ),
-        "string_max": 200,
         "free_heap": 40960,          # spec §8.5: about 40 KB free when idle
         "uart_ok_at_new_baud": False,
     },
@@ -55,7 +54,6 @@ ESP_ATMOD_034 = replace(
             "Compile time:Oct  4 2022 20:31:52",
             "Version ESP_ATMod:0.3.4",
         ),
-        "string_max": 100,
         "uart_ok_at_new_baud": True,
     },
 )

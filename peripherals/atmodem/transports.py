@@ -18,6 +18,7 @@ import asyncio
 import logging
 import os
 import socket
+import termios
 import threading
 import tty
 from pathlib import Path
@@ -196,6 +197,10 @@ class Pty(Transport):
             except (BlockingIOError, InterruptedError):
                 self._loop.add_writer(self._master, self._drain)
                 return
+            except OSError as exc:
+                log.warning("%s: write failed (%s); output dropped", self.endpoint, exc)
+                self._backlog.clear()
+                break
             del self._backlog[:written]
         self._loop.remove_writer(self._master)
 
@@ -243,10 +248,11 @@ class SerialPort(Transport):
 
     def _open(self) -> Optional[serial.SerialBase]:
         try:
-            port = serial.serial_for_url(self.url, timeout=0.1, **_serial_settings(self.modem.uart))
+            port = serial.serial_for_url(self.url, timeout=0.1)
         except (serial.SerialException, OSError, ValueError) as exc:
             log.debug("%s: %s; retrying", self.endpoint, exc)
             return None
+        self._apply(port, self.modem.uart)
         # socket:// and rfc2217:// keep their socket here and leave Nagle on, which would
         # hold back every short reply until the peer's delayed ACK.
         sock = getattr(port, "_socket", None)
@@ -288,7 +294,14 @@ class SerialPort(Transport):
         with self._lock:
             if self._port is not None:
                 self._port.flush()  # what was said at the old rate goes out at the old rate
-                self._port.apply_settings(_serial_settings(config))
+                self._apply(self._port, config)
+
+    def _apply(self, port: serial.SerialBase, config: UartConfig) -> None:
+        try:
+            port.apply_settings(_serial_settings(config))
+        except (serial.SerialException, OSError, ValueError, termios.error) as exc:
+            # e.g. a pseudo-terminal refuses 7 data bits: the modem's side has switched anyway
+            log.warning("%s: cannot switch the port to %s (%s); it stays as it was", self.endpoint, config, exc)
 
     async def stop(self) -> None:
         self._stopping.set()

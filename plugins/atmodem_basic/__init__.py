@@ -113,17 +113,14 @@ def set_uart(modem, request):
     if _uart_suffix(request) != "_CUR":
         modem.settings.save(UART, list(config))
     operation = modem.block()
-    ok_at_new_baud = modem.profile.constants["uart_ok_at_new_baud"]
-    if ok_at_new_baud:
+    if modem.profile.constants["uart_ok_at_new_baud"]:
         modem.set_uart(config)
+        operation.write(OK)
     else:
-        operation.write(OK)  # 0.5.0 answers at the old rate, then reprograms the port
-
-    def settled():
+        operation.write(OK)  # 0.5.0 flushes its OK at the old rate, then reprograms the port
         modem.set_uart(config)
-        operation.finish(OK if ok_at_new_baud else b"")
-
-    modem.clock.call_later(modem.timing.uart_change, settled)
+    # then the firmware waits for the port to settle, reading nothing (spec §9)
+    modem.schedule(modem.timing.uart_change, operation.finish)
     return operation
 
 
