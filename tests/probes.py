@@ -21,7 +21,7 @@ class BusyProbe:
         seconds = p.number()
         p.end()
         operation = modem.busy()
-        modem.schedule(seconds, operation.finish, OK)
+        operation.later(seconds, operation.finish, OK)
         return operation
 
 
@@ -89,7 +89,7 @@ class FaultyProbe:
 
     def explode_later(self, modem, request):
         operation = modem.block()
-        modem.schedule(0.1, self.explode, modem, request)
+        operation.later(0.1, self.explode, modem, request)
         return operation
 
     def explode_on_data(self, modem, request):

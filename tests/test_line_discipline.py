@@ -171,6 +171,12 @@ class TestBusy:
             h.clock.advance(BYTE_TIME)
         assert h.take() == BUSY * 4
 
+    def test_an_operation_over_before_its_command_phase_ends_never_shows_busy(self):
+        h = Harness(extra=[("busy", BusyProbe())])
+        h.send(b"ATE0\r\n")
+        assert h.send(b"AT+TESTBUSY=0\r\n") == OK
+        assert h.modem.mode is Mode.COMMAND
+
     def test_per_byte_option(self):
         h = self.busy(busy_per_byte=True)
         h.modem.feed(b"AT\r\n")
@@ -269,11 +275,11 @@ class TestPluginFailures:
         assert "plugin failed" in caplog.text
         assert h.send(b"AT\r\n") == OK
 
-    def test_a_failing_timer_ends_its_command_with_error(self, caplog):
+    def test_a_failing_step_ends_its_command_with_error(self, caplog):
         h = Harness(extra=[("faulty", FaultyProbe())])
         h.send(b"ATE0\r\n")
         assert h.send(b"AT+TESTLATER\r\n") == ERR
-        assert "plugin callback" in caplog.text
+        assert "plugin step" in caplog.text
         assert h.send(b"AT\r\n") == OK
 
     def test_a_failing_raw_reader_ends_raw_mode_with_error(self, caplog):

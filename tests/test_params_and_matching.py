@@ -82,10 +82,6 @@ class TestParams:
         with pytest.raises(AtError):
             Params(data).number()
 
-    def test_signed(self):
-        assert Params(b"-100").signed() == -100
-        assert Params(b"42").signed() == 42
-
     def test_strings_with_escapes(self):
         p = Params(b'"a\\"b\\\\c",""')
         assert p.string(10) == b'a"b\\c'

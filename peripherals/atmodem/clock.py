@@ -67,9 +67,6 @@ class ManualClock:
             self._run_until(self._next_due())
         return self._now - start
 
-    def pending(self) -> int:
-        return sum(not t.cancelled for t in self._timers)
-
     def _next_due(self) -> float | None:
         while self._timers and self._timers[0].cancelled:
             heapq.heappop(self._timers)

@@ -95,6 +95,20 @@ class Pending:
         """Send the rest of the answer and end the command."""
         self._modem._finish(self, data)
 
+    def later(self, delay: float, callback: Callable, *args) -> object:
+        """Run a step of this command after ``delay`` on the modem's clock.
+
+        If the step raises, the command ends with ERROR instead of holding the modem.
+        """
+        return self._modem.clock.call_later(delay, self._step, callback, args)
+
+    def _step(self, callback: Callable, args: tuple) -> None:
+        try:
+            callback(*args)
+        except Exception:
+            log.exception("plugin step %r failed", callback)
+            self.finish(ERROR)
+
 
 def _drop(data: bytes) -> None:
     pass
@@ -183,14 +197,6 @@ class Modem:
         """Return this from a handler to keep the modem BUSY until ``finish``."""
         return Pending(self, busy=True)
 
-    def schedule(self, delay: float, callback: Callable, *args) -> object:
-        """Run ``callback(*args)`` after ``delay`` on the modem's clock.
-
-        Plugins use this rather than ``clock.call_later``: if the callback raises,
-        the operation it was part of ends with ERROR instead of holding the modem.
-        """
-        return self.clock.call_later(delay, self._guarded, callback, args)
-
     def start_raw(self, reader: RawReader) -> None:
         """Hand the following input bytes to ``reader`` (after the current command's answer)."""
         self._raw = reader
@@ -203,10 +209,6 @@ class Modem:
         if self._mode is Mode.RAW:
             self._mode = Mode.COMMAND
             self._pump()
-
-    def discard_waiting(self) -> None:
-        """Drop every byte waiting in the receive FIFO."""
-        self._rx.clear()
 
     def reboot(self) -> None:
         """Reset the chip; inside a command, right after its answer."""
@@ -243,7 +245,9 @@ class Modem:
                         taken = self._raw.take(bytes(self._rx))
                     except Exception:
                         log.exception("raw reader %r failed", self._raw)
-                        self._recover()
+                        self._raw = None
+                        self._mode = Mode.COMMAND
+                        self.write(ERROR)
                         continue
                     del self._rx[:taken]
                     if not taken and self._mode is Mode.RAW:
@@ -290,14 +294,14 @@ class Modem:
         if len(line) >= 4 and line.startswith(b"AT") and line.endswith(b"\r\n"):
             request = self.plugins.table.match(line)
         reply = self._answer(line, request)
-        if isinstance(reply, Pending) and not reply.busy:
-            if not reply.done:
+        if isinstance(reply, Pending):
+            if reply.busy:
+                self._busy_op, reply = reply, b""  # BUSY begins once this command phase ends
+            elif reply.done:
+                reply = reply.output  # the handler finished it before returning
+            else:
                 self._op = reply
                 return
-            reply = reply.output  # the handler finished it before returning
-        if isinstance(reply, Pending):
-            self._busy_op = reply
-            reply = b""
         op = self._op = Pending(self, busy=False)
         if self.timing.command > 0:
             self.clock.call_later(self.timing.command, op.finish, reply)
@@ -354,25 +358,6 @@ class Modem:
         for urc in deferred:
             self.write(urc)
         self._pump()
-
-    def _guarded(self, callback: Callable, args: tuple) -> None:
-        try:
-            callback(*args)
-        except Exception:
-            log.exception("plugin callback %r failed", callback)
-            self._recover()
-
-    def _recover(self) -> None:
-        """A plugin broke mid-operation: end what it held the modem in, as a failed command."""
-        if self._mode is Mode.BLOCKED and self._op is not None:
-            self._op.finish(ERROR)
-        elif self._mode is Mode.BUSY and self._busy_op is not None:
-            self._busy_op.finish(ERROR)
-        elif self._mode is Mode.RAW:
-            self._raw = None
-            self._mode = Mode.COMMAND
-            self.write(ERROR)
-            self._pump()
 
     def _start_boot(self) -> None:
         self._mode = Mode.BOOTING

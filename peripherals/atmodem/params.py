@@ -25,9 +25,6 @@ class Params:
     def at_end(self) -> bool:
         return self.pos >= len(self.data)
 
-    def peek(self) -> bytes:
-        return self.data[self.pos:self.pos + 1]
-
     def number(self) -> int:
         """A non-empty run of decimal digits."""
         start = self.pos
@@ -36,13 +33,6 @@ class Params:
         if self.pos == start:
             raise AtError()
         return int(self.data[start:self.pos])
-
-    def signed(self) -> int:
-        """A digit run with an optional leading ``-`` (only where the spec allows one)."""
-        negative = self.data.startswith(b"-", self.pos)
-        self.pos += negative
-        value = self.number()
-        return -value if negative else value
 
     def string(self, max_len: int, escapes: bool = True) -> bytes:
         """A double-quoted string of at most ``max_len`` content bytes."""

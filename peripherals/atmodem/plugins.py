@@ -97,8 +97,7 @@ class PluginSet:
         add_ons = [name for name in available if name not in claimed]
         self.plugins = tuple(available[name] for name in (*profile.plugins, *add_ons) if name not in disabled)
         self.plugins += tuple(PluginInfo(name, obj, "(in process)", "") for name, obj in extra)
-        self._pm = _manager((p.name, p.module) for p in self.plugins)
-        self.hook = self._pm.hook
+        self.hook = _manager((p.name, p.module) for p in self.plugins).hook
         self.table = CommandTable(self._declarations())
 
     def _declarations(self):

@@ -72,9 +72,6 @@ class Flash:
     def get(self, region: str, key: str, default: Any = None) -> Any:
         return copy.deepcopy(self._regions.get(region, {}).get(key, default))
 
-    def contains(self, region: str, key: str) -> bool:
-        return key in self._regions.get(region, {})
-
     def put(self, region: str, key: str, value: Any) -> None:
         self._regions.setdefault(region, {})[key] = copy.deepcopy(value)
         self._save()

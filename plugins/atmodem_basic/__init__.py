@@ -120,7 +120,7 @@ def set_uart(modem, request):
         operation.write(OK)  # 0.5.0 flushes its OK at the old rate, then reprograms the port
         modem.set_uart(config)
     # then the firmware waits for the port to settle, reading nothing (spec §9)
-    modem.schedule(modem.timing.uart_change, operation.finish)
+    operation.later(modem.timing.uart_change, operation.finish)
     return operation
 
 
