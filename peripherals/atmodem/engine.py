@@ -245,8 +245,7 @@ class Modem:
                         taken = self._raw.take(bytes(self._rx))
                     except Exception:
                         log.exception("raw reader %r failed", self._raw)
-                        self._raw = None
-                        self._mode = Mode.COMMAND
+                        self.end_raw()
                         self.write(ERROR)
                         continue
                     del self._rx[:taken]
