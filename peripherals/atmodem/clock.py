@@ -63,17 +63,18 @@ class ManualClock:
         """
         start = self._now
         deadline = start + limit
-        while self._next_due() is not None and self._next_due() <= deadline:
-            self._run_until(self._next_due())
+        while self.next_due() is not None and self.next_due() <= deadline:
+            self._run_until(self.next_due())
         return self._now - start
 
-    def _next_due(self) -> float | None:
+    def next_due(self) -> float | None:
+        """When the earliest pending timer falls due, or None."""
         while self._timers and self._timers[0].cancelled:
             heapq.heappop(self._timers)
         return self._timers[0].when if self._timers else None
 
     def _run_until(self, target: float) -> None:
-        while (due := self._next_due()) is not None and due <= target:
+        while (due := self.next_due()) is not None and due <= target:
             timer = heapq.heappop(self._timers)
             self._now = timer.when
             timer.callback(*timer.args)

@@ -75,6 +75,17 @@ class Command:
         return getattr(self, form.value, None) or self.fallback
 
 
+SUFFIXES = ("", "_CUR", "_DEF")
+
+
+def with_suffixes(name: str, summary: str = "", **handlers) -> list[Command]:
+    """The three AT 1.7 spellings of a setting command: ``name``, ``name_CUR``, ``name_DEF``.
+
+    Handlers tell them apart with ``request.suffix``.
+    """
+    return [Command(name + suffix, Match.QUERY_SET, summary=summary, **handlers) for suffix in SUFFIXES]
+
+
 @dataclass(frozen=True, slots=True)
 class Request:
     """A command line matched to a table entry."""
@@ -83,6 +94,17 @@ class Request:
     command: Command
     form: Form
     args: bytes          # what follows '=', '?' or '=?' (or the name, for OTHER), CR LF excluded
+
+    @property
+    def suffix(self) -> str:
+        """``"_CUR"``, ``"_DEF"`` or ``""`` as typed: it is echoed into the response prefix."""
+        name = self.command.name
+        return name[-4:] if name.endswith(SUFFIXES[1:]) else ""
+
+    @property
+    def saves(self) -> bool:
+        """AT 1.7 rule: a set without ``_CUR`` is saved to flash (spec §5)."""
+        return self.suffix != "_CUR"
 
 
 def _is_letter(byte: int) -> bool:

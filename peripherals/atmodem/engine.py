@@ -23,13 +23,15 @@ from __future__ import annotations
 import enum
 import logging
 from dataclasses import dataclass, fields
-from typing import Callable, NamedTuple, Optional, Protocol
+from typing import Any, Callable, NamedTuple, Optional, Protocol
 
 from atmodem.clock import Clock
 from atmodem.commands import AtError, Request
+from atmodem.interfaces import Interfaces
 from atmodem.plugins import PluginSet
 from atmodem.responses import BUSY, ERROR
 from atmodem.state import Flash, Settings
+from atmodem.world import World, WorldEvent
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,13 @@ class Timing:
     command: float = 0.001      # any command line, from its LF to its answer
     reset: float = 0.5          # AT+RST / AT+RESTORE / power-on until 'ready'
     uart_change: float = 0.25   # AT+UART: the port settles, nothing is read
+    join: float = 3.0           # AT+CWJAP until WIFI GOT IP (an AP's join_delay overrides it)
+    join_fail: float = 5.0      # AT+CWJAP until +CWJAP:n FAIL
+    reconnect: float = 5.0      # between the SDK's automatic join attempts
+    scan: float = 2.0           # AT+CWLAP
+    connect: float = 0.1        # AT+CIPSTART (TCP), at least
+    resolve: float = 0.05       # AT+CIPDOMAIN, at least
+    eth_link: float = 0.5       # Ethernet cable to +ETH_CONNECTED, and again to +ETH_GOT_IP
 
     @classmethod
     def instant(cls) -> "Timing":
@@ -78,13 +87,14 @@ class RawReader(Protocol):
 class Pending:
     """A command that finishes later: from ``modem.block()`` or ``modem.busy()``."""
 
-    __slots__ = ("_modem", "busy", "done", "output")
+    __slots__ = ("_modem", "busy", "done", "output", "eat")
 
-    def __init__(self, modem: "Modem", busy: bool):
+    def __init__(self, modem: "Modem", busy: bool, eat: bool = True):
         self._modem = modem
         self.busy = busy
         self.done = False
         self.output = b""
+        self.eat = eat  # apply the post-command discard rule (spec §1.7) when it finishes
 
     def write(self, data: bytes) -> None:
         """Send part of the answer now (e.g. the OK before a UART switch)."""
@@ -126,6 +136,8 @@ class Modem:
         timing: Timing = Timing(),
         busy_per_byte: bool = False,
         sink: Callable[[bytes], None] = _drop,
+        world: Optional[World] = None,
+        network=None,
     ):
         self.plugins = plugins
         self.profile = plugins.profile
@@ -135,6 +147,13 @@ class Modem:
         self.timing = timing
         self.busy_per_byte = busy_per_byte
         self.sink = sink
+        self.world = world if world is not None else World.default()
+        self.network = network  # an atmodem.net.Network, or None for a modem without sockets
+        self.interfaces = Interfaces()
+        # Per-boot objects of plugins (links, station state), by plugin; emptied at every reset.
+        self.runtime: dict[str, Any] = {}
+        # Observers of what the modem does besides bytes (server ports, links): observer(kind, details).
+        self.observers: list[Callable[[str, dict], None]] = []
         # Observers of every byte: tap(direction "in"/"out", data, clock time). They must not feed the modem.
         self.taps: list[Callable[[str, bytes, float], None]] = []
         # Called with the new UartConfig whenever the firmware reprograms its UART.
@@ -144,10 +163,12 @@ class Modem:
         self._mode = Mode.OFF
         self._rx = bytearray()          # the UART receive FIFO
         self._line = bytearray()        # the firmware's line buffer
+        # Its memory as the firmware sees it: never cleared, each line overwrites the start (spec §16.6).
+        self.line_image = bytearray(self.profile.line_buffer)
         self._op: Optional[Pending] = None        # the command executing (BLOCKED)
         self._busy_op: Optional[Pending] = None   # the operation keeping the modem BUSY
         self._raw: Optional[RawReader] = None
-        self._deferred: list[bytes] = []          # URCs raised while BLOCKED
+        self._deferred: list[Callable[[], None]] = []  # main-loop work raised while BLOCKED
         self._reboot_requested = False
         self._boot_generation = 0
         self._pumping = False
@@ -159,7 +180,14 @@ class Modem:
         return self._mode
 
     def power_on(self) -> None:
+        self.world.subscribe(self._world_event)
         self._start_boot()
+
+    def power_off(self) -> None:
+        """Stop the chip for good: plugins release their sockets and timers."""
+        self.world.unsubscribe(self._world_event)
+        self._shutdown()
+        self._mode = Mode.OFF
 
     def feed(self, data: bytes) -> None:
         """Bytes from the host, in any fragments."""
@@ -184,14 +212,39 @@ class Modem:
 
     def urc(self, data: bytes) -> None:
         """An unsolicited message: sent now, or when the executing command completes."""
+        self.when_polling(self.write, data)
+
+    def when_polling(self, callback: Callable, *args) -> None:
+        """Run ``callback`` in the firmware's main loop: now, or after the executing command.
+
+        This is where socket polling and SDK events are handled; while a blocking
+        command runs the chip does neither, so the work waits for it (in order).
+        Dropped while the chip is off or booting.
+        """
         if self._mode is Mode.BLOCKED:
-            self._deferred.append(data)
+            self._deferred.append(lambda: callback(*args))
         elif self._mode not in (Mode.OFF, Mode.BOOTING):
-            self.write(data)
+            callback(*args)
+
+    def report(self, kind: str, **details) -> None:
+        """Tell observers (CLI, trace, tests) about something that is not UART bytes."""
+        for observer in self.observers:
+            observer(kind, details)
+
+    def interface_changed(self, interface) -> None:
+        """A plugin brought an interface up or down; let every plugin react."""
+        self.hook.atmodem_interface_changed(modem=self, interface=interface)
 
     def block(self) -> Pending:
         """Return this from a handler whose command completes later; the UART is not read meanwhile."""
         return Pending(self, busy=False)
+
+    def runtime_of(self, name: str, factory: Callable[["Modem"], Any]) -> Any:
+        """A plugin's per-boot object, made by ``factory(modem)`` on first use after a reset."""
+        obj = self.runtime.get(name)
+        if obj is None:
+            obj = self.runtime[name] = factory(self)
+        return obj
 
     def busy(self) -> Pending:
         """Return this from a handler to keep the modem BUSY until ``finish``."""
@@ -204,11 +257,27 @@ class Modem:
             self._mode = Mode.RAW
             self._pump()
 
-    def end_raw(self) -> None:
+    def end_raw(self, then: Optional[Pending] = None) -> Pending | None:
+        """Leave raw input. With ``then`` (from ``raw_work()``), stay deaf until it finishes.
+
+        Bytes the reader did not take go to the command parser.
+        """
         self._raw = None
         if self._mode is Mode.RAW:
+            if then is not None and not then.done:
+                self._mode = Mode.BLOCKED
+                self._op = then
+                return then
             self._mode = Mode.COMMAND
             self._pump()
+        return then
+
+    def raw_work(self) -> Pending:
+        """Work a raw reader starts on its last byte (a socket write) during which the UART is not read.
+
+        Unlike a command, finishing it does not apply the discard rule.
+        """
+        return Pending(self, busy=False, eat=False)
 
     def reboot(self) -> None:
         """Reset the chip; inside a command, right after its answer."""
@@ -281,6 +350,7 @@ class Modem:
                     self.write(chunk)
                 if lf >= 0:
                     complete = bytes(line)
+                    self.line_image[:len(complete)] = complete
                     line.clear()
                     return complete
             return None
@@ -339,10 +409,11 @@ class Modem:
         if op is not self._op:
             return  # stale: the modem was reset since
         self._op = None
-        # Spec §1.7: what already waits is eaten up to the next 'A'. Before the reply goes
-        # out, because a host that reacts to the reply is always later than the eater.
-        first_a = self._rx.find(b"A")
-        del self._rx[:first_a if first_a >= 0 else len(self._rx)]
+        if op.eat:
+            # Spec §1.7: what already waits is eaten up to the next 'A'. Before the reply goes
+            # out, because a host that reacts to the reply is always later than the eater.
+            first_a = self._rx.find(b"A")
+            del self._rx[:first_a if first_a >= 0 else len(self._rx)]
         self.write(data)
         if self._reboot_requested:
             self._start_boot()
@@ -354,11 +425,27 @@ class Modem:
             busy = None
         self._mode = Mode.BUSY if busy else Mode.RAW if self._raw else Mode.COMMAND
         deferred, self._deferred = self._deferred, []
-        for urc in deferred:
-            self.write(urc)
+        for work in deferred:
+            if self._mode is Mode.BLOCKED:  # deferred work started another blocking step
+                self._deferred.append(work)
+            else:
+                work()
         self._pump()
 
+    def _world_event(self, event: WorldEvent) -> None:
+        if self._mode is not Mode.OFF:
+            self.hook.atmodem_world_event(modem=self, event=event)
+
+    def _shutdown(self) -> None:
+        try:
+            self.hook.atmodem_shutdown(modem=self)
+        except Exception:
+            log.exception("shutdown hook failed")
+        self.runtime.clear()
+        self.interfaces = Interfaces()
+
     def _start_boot(self) -> None:
+        self._shutdown()
         self._mode = Mode.BOOTING
         self._rx.clear()
         self._line.clear()

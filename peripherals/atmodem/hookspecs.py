@@ -61,3 +61,32 @@ def atmodem_before_command(modem, line, request):
         or the line failed the syntax rules
     :return: response bytes or a ``Pending``, or ``None`` to let the command run
     """
+
+
+@hookspec
+def atmodem_shutdown(modem):
+    """The chip is about to reset or power off: close sockets, cancel timers.
+
+    Called before every boot (power-on included) and by ``modem.power_off()``.
+    ``modem.runtime`` still holds this boot's objects; it is emptied afterwards.
+    """
+
+
+@hookspec
+def atmodem_world_event(modem, event):
+    """Something changed in the modem's world (``atmodem.world.WorldEvent``).
+
+    Kinds: ``ap_removed``, ``ap_restored``, ``rssi_changed`` (subject: the
+    ``AccessPoint``), ``cable_unplugged``, ``cable_plugged`` (subject: the
+    ``Ethernet``), ``host_mapped`` (subject: the name). Raise URCs with
+    ``modem.urc`` so they wait for a blocking command as on the chip.
+    """
+
+
+@hookspec
+def atmodem_interface_changed(modem, interface):
+    """A network interface (``modem.interfaces.sta``/``ap``/``eth``) went up or down.
+
+    The plugin that owns the interface calls ``modem.interface_changed``; links
+    that went out through an interface that is now down should break.
+    """

@@ -8,9 +8,12 @@ straight-line and let the engine answer ``ERROR``.
 
 from __future__ import annotations
 
+import ipaddress
+
 from atmodem.commands import AtError
 
 _DIGITS = b"0123456789"
+_HEX = b"0123456789abcdefABCDEF"
 
 
 class Params:
@@ -33,6 +36,37 @@ class Params:
         if self.pos == start:
             raise AtError()
         return int(self.data[start:self.pos])
+
+    def signed(self) -> int:
+        """A number that may start with ``-`` (the few places the firmware allows it)."""
+        negative = self.data.startswith(b"-", self.pos)
+        if negative:
+            self.pos += 1
+        value = self.number()
+        return -value if negative else value
+
+    def peek_digit(self) -> bool:
+        return self.pos < len(self.data) and self.data[self.pos] in _DIGITS
+
+    def skip(self, count: int = 1) -> None:
+        """Step over bytes without looking at them (the firmware's unchecked separators)."""
+        self.pos += count
+
+    def ip(self) -> ipaddress.IPv4Address:
+        """A quoted dotted quad, each octet at most 255."""
+        text = self.string(15, escapes=False)
+        octets = text.split(b".")
+        if len(octets) != 4 or not all(o and len(o) <= 3 and o.isdigit() and int(o) <= 255 for o in octets):
+            raise AtError()
+        return ipaddress.IPv4Address(".".join(str(int(o)) for o in octets))
+
+    def mac(self) -> bytes:
+        """A quoted ``xx:xx:xx:xx:xx:xx`` of hex digits in either case."""
+        text = self.string(17, escapes=False)
+        parts = text.split(b":")
+        if len(text) != 17 or len(parts) != 6 or not all(len(p) == 2 and all(c in _HEX for c in p) for p in parts):
+            raise AtError()
+        return bytes(int(p, 16) for p in parts)
 
     def string(self, max_len: int, escapes: bool = True) -> bytes:
         """A double-quoted string of at most ``max_len`` content bytes."""

@@ -21,6 +21,10 @@ from typing import Any, Optional
 log = logging.getLogger(__name__)
 
 FLASH_FILE = "flash.json"
+# The two flash areas of spec §5: ESP_ATMod's EEPROM block (AT+RESTORE erases it) and the
+# SDK's Wi-Fi configuration (AT+RESTORE keeps it).
+EEPROM = "eeprom"
+SDK = "sdk"
 _FORMAT = 1
 
 

@@ -6,13 +6,13 @@ boot banner.
 import logging
 
 from atmodem import AtError, Command, Match, Setting, hookimpl
+from atmodem.commands import with_suffixes
 from atmodem.engine import UartConfig
 from atmodem.params import Params
 from atmodem.responses import OK, OK_LINE, READY
+from atmodem.state import EEPROM
 
 NAMESPACE = "basic"
-# The ESP_ATMod EEPROM block; AT+RESTORE erases exactly this region (spec §4).
-EEPROM = "eeprom"
 
 UART = Setting(NAMESPACE, "uart", default=list(UartConfig()), region=EEPROM)
 CPU_FREQ = Setting(NAMESPACE, "cpu_freq", default=80)
@@ -58,10 +58,6 @@ def free_ram(modem, request):
     return b"+SYSRAM:%d\r\n" % modem.profile.constants["free_heap"] + OK_LINE
 
 
-def _uart_suffix(request) -> str:
-    return request.command.name[len("+UART"):]
-
-
 def _stored_uart(modem) -> UartConfig:
     """The saved UART parameters; a value that makes no sense reads as the default, like a bad EEPROM CRC."""
     stored = modem.settings.stored(UART)
@@ -73,7 +69,7 @@ def _stored_uart(modem) -> UartConfig:
 
 
 def query_uart(modem, request):
-    suffix = _uart_suffix(request)
+    suffix = request.suffix
     config = _stored_uart(modem) if suffix == "_DEF" else modem.uart
     fields = (config.baud, config.data_bits, config.stop_bits, config.parity, 0)
     return b"+UART%s:%s\r\n" % (suffix.encode(), b",".join(b"%d" % f for f in fields)) + OK_LINE
@@ -110,7 +106,7 @@ def _validate_uart(config: UartConfig) -> UartConfig:
 
 def set_uart(modem, request):
     config = _parse_uart(request.args)
-    if _uart_suffix(request) != "_CUR":
+    if request.saves:
         modem.settings.save(UART, list(config))
     operation = modem.block()
     if modem.profile.constants["uart_ok_at_new_baud"]:
@@ -153,10 +149,7 @@ def set_rf_mode(modem, request):
 
 @hookimpl
 def atmodem_commands():
-    uart = [
-        Command(name, Match.QUERY_SET, query=query_uart, set=set_uart, summary="UART configuration")
-        for name in ("+UART", "+UART_CUR", "+UART_DEF")
-    ]
+    uart = with_suffixes("+UART", "UART configuration", query=query_uart, set=set_uart)
     return [
         Command("", Match.EXACT, execute=at, summary="attention"),
         Command("E0", Match.EXACT, execute=echo_off, summary="echo off"),

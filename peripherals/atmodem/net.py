@@ -1,0 +1,389 @@
+"""Real host sockets for the modem's links, driven by a reactor.
+
+The engine never touches a socket; plugins ask a ``Network`` for connections
+and listeners. A ``Network`` runs on a *reactor*: anything with asyncio's
+``add_reader/remove_reader/add_writer/remove_writer/call_soon_threadsafe``.
+An asyncio loop is one (``atmodem serve``); ``SelectorReactor`` is one that
+tests and benchmarks poll themselves, next to a manual clock.
+
+A ``Link`` is one non-blocking TCP connection with a receive buffer that
+stops reading from the socket once ``window`` bytes wait unread, so a host
+that reads slowly (passive mode) pushes back on the peer exactly as the
+chip's TCP window does. TLS wraps the same class (it overrides the byte
+hooks), so the TCP/IP plugin never cares which kind it reads.
+"""
+
+from __future__ import annotations
+
+import collections
+import errno
+import logging
+import selectors
+import socket
+import threading
+from typing import Callable, Optional, Protocol
+
+from atmodem.world import World
+
+log = logging.getLogger(__name__)
+
+# lwIP's default TCP window on the ESP8266 Arduino core (4 x 1460-byte segments).
+TCP_WINDOW = 5840
+_RECV_CHUNK = 65536
+
+
+class Reactor(Protocol):
+    def add_reader(self, fd, callback: Callable, *args) -> None: ...
+    def remove_reader(self, fd) -> bool: ...
+    def add_writer(self, fd, callback: Callable, *args) -> None: ...
+    def remove_writer(self, fd) -> bool: ...
+    def call_soon_threadsafe(self, callback: Callable, *args) -> object: ...
+
+
+class SelectorReactor:
+    """A reactor its owner drives with ``poll()``; for tests and benchmarks on a manual clock."""
+
+    def __init__(self):
+        self._selector = selectors.DefaultSelector()
+        self._calls: collections.deque = collections.deque()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self.add_reader(self._wake_r, self._drain_wakeups)
+
+    def _update(self, fd, index: int, entry) -> None:
+        key = self._selector.get_map().get(fd)
+        pair = list(key.data) if key else [None, None]
+        pair[index] = entry
+        if key:
+            self._selector.unregister(fd)
+        events = (selectors.EVENT_READ if pair[0] else 0) | (selectors.EVENT_WRITE if pair[1] else 0)
+        if events:
+            self._selector.register(fd, events, tuple(pair))
+
+    def add_reader(self, fd, callback, *args):
+        self._update(fd, 0, (callback, args))
+
+    def remove_reader(self, fd):
+        present = fd in self._selector.get_map()
+        self._update(fd, 0, None)
+        return present
+
+    def add_writer(self, fd, callback, *args):
+        self._update(fd, 1, (callback, args))
+
+    def remove_writer(self, fd):
+        present = fd in self._selector.get_map()
+        self._update(fd, 1, None)
+        return present
+
+    def call_soon_threadsafe(self, callback, *args):
+        self._calls.append((callback, args))
+        try:
+            self._wake_w.send(b"\0")
+        except BlockingIOError:
+            pass  # already awake
+
+    def _drain_wakeups(self) -> None:
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def poll(self, timeout: float = 0.0) -> int:
+        """Wait up to ``timeout`` seconds for I/O, run what is ready; return how many callbacks ran."""
+        ran = 0
+        for key, events in self._selector.select(0 if self._calls else timeout):
+            reader, writer = key.data
+            # A callback may unregister the other side; look it up again.
+            if events & selectors.EVENT_READ and reader:
+                reader[0](*reader[1])
+                ran += 1
+            current = self._selector.get_map().get(key.fd)
+            if events & selectors.EVENT_WRITE and current and current.data[1]:
+                current.data[1][0](*current.data[1][1])
+                ran += 1
+        while self._calls:
+            callback, args = self._calls.popleft()
+            callback(*args)
+            ran += 1
+        return ran
+
+    def close(self) -> None:
+        self._selector.close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+
+def _noop(*args) -> None:
+    pass
+
+
+class Link:
+    """One TCP connection of the modem, with the chip's receive buffer in front of the socket."""
+
+    kind = "TCP"
+
+    def __init__(self, network: "Network", sock: socket.socket, remote: tuple[str, int], *, server_port: int = 0):
+        self.network = network
+        self.sock = sock
+        self.remote = remote                  # (address, port) as the modem reports it
+        self.local_port = sock.getsockname()[1] if not server_port else server_port
+        self.server_port = server_port        # the modem's server port for accepted links, else 0
+        self.inbox = bytearray()
+        self.window = network.window
+        self.peer_closed = False              # EOF or reset from the peer: nothing more will arrive
+        self.closed = False                   # we closed it
+        self.on_change: Callable[["Link"], None] = _noop
+        self._outbox = bytearray()
+        self._send_done: Optional[Callable[[bool], None]] = None
+        self._reading = False
+        self._fd = sock.fileno()
+        self._resume_reading()
+
+    # ------------------------------------------------------------- reading
+
+    @property
+    def available(self) -> int:
+        return len(self.inbox)
+
+    @property
+    def connected(self) -> bool:
+        """What the chip's client reports: established, or closed by the peer with data left unread."""
+        return not self.closed and (not self.peer_closed or bool(self.inbox))
+
+    def read(self, size: int) -> bytes:
+        data = bytes(self.inbox[:size])
+        del self.inbox[:size]
+        if not self._reading and not self.peer_closed and not self.closed and len(self.inbox) < self.window:
+            self._resume_reading()
+        return data
+
+    def _resume_reading(self) -> None:
+        self._reading = True
+        self.network.reactor.add_reader(self._fd, self._readable)
+
+    def _pause_reading(self) -> None:
+        if self._reading:
+            self._reading = False
+            self.network.reactor.remove_reader(self._fd)
+
+    def _readable(self) -> None:
+        try:
+            data = self.sock.recv(min(_RECV_CHUNK, max(1, self.window - len(self.inbox))))
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            log.debug("link to %s failed: %s", self.remote, exc)
+            data = b""
+        if data:
+            self._received(data)
+        else:
+            self._pause_reading()
+            self.peer_closed = True
+            self._fail_send()
+        if len(self.inbox) >= self.window:
+            self._pause_reading()
+        self.on_change(self)
+
+    def _received(self, data: bytes) -> None:
+        """Bytes from the socket; TLS overrides this to decrypt records."""
+        self.inbox += data
+
+    # ------------------------------------------------------------- writing
+
+    def send(self, data: bytes, done: Callable[[bool], None]) -> None:
+        """Write all of ``data``; ``done(True)`` once the kernel has it, ``done(False)`` if the link broke."""
+        if self.closed or self.peer_closed:
+            done(False)
+            return
+        self._outbox += self._transmitted(data)
+        self._send_done = done
+        self._writable()
+
+    def _transmitted(self, data: bytes) -> bytes:
+        """Bytes to put on the socket for ``data``; TLS overrides this to encrypt."""
+        return data
+
+    def _writable(self) -> None:
+        try:
+            while self._outbox:
+                sent = self.sock.send(self._outbox)
+                del self._outbox[:sent]
+        except (BlockingIOError, InterruptedError):
+            self.network.reactor.add_writer(self._fd, self._writable)
+            return
+        except OSError as exc:
+            log.debug("send to %s failed: %s", self.remote, exc)
+            self.network.reactor.remove_writer(self._fd)
+            self.peer_closed = True
+            self._pause_reading()
+            self._fail_send()
+            self.on_change(self)
+            return
+        self.network.reactor.remove_writer(self._fd)
+        done, self._send_done = self._send_done, None
+        if done:
+            done(True)
+
+    def _fail_send(self) -> None:
+        self._outbox.clear()
+        done, self._send_done = self._send_done, None
+        if done:
+            done(False)
+
+    # ------------------------------------------------------------- closing
+
+    def close(self) -> None:
+        """Close from the modem's side (AT+CIPCLOSE, reset); the peer sees FIN."""
+        if self.closed:
+            return
+        self.closed = True
+        self._pause_reading()
+        self.network.reactor.remove_writer(self._fd)
+        self._fail_send()
+        self.sock.close()
+
+    def break_off(self) -> None:
+        """The route went away (AP lost, cable pulled): the link dies as if reset."""
+        if not self.closed and not self.peer_closed:
+            self.peer_closed = True
+            self._pause_reading()
+            self._fail_send()
+            self.on_change(self)
+
+
+class Listener:
+    """A modem server port (AT+CIPSERVER), listening on a host port."""
+
+    def __init__(self, network: "Network", modem_port: int, on_pending: Callable[["Listener"], None]):
+        self.network = network
+        self.modem_port = modem_port
+        self.on_pending = on_pending
+        world = network.world
+        self.sock = socket.create_server((world.server_bind, world.server_ports.get(modem_port, 0)), backlog=8)
+        self.sock.setblocking(False)
+        self.host_address = self.sock.getsockname()[:2]
+        self._watching = False
+        self.watch()
+
+    @property
+    def host_port(self) -> int:
+        return self.host_address[1]
+
+    def watch(self) -> None:
+        """Tell ``on_pending`` when a connection waits (again, after ``accept`` took one)."""
+        if not self._watching:
+            self._watching = True
+            self.network.reactor.add_reader(self.sock.fileno(), self._ready)
+
+    def _ready(self) -> None:
+        # Connections wait in the backlog until the modem takes them: stop watching till then.
+        self._watching = False
+        self.network.reactor.remove_reader(self.sock.fileno())
+        self.on_pending(self)
+
+    def accept(self) -> Optional[Link]:
+        try:
+            sock, address = self.sock.accept()
+        except (BlockingIOError, InterruptedError):
+            return None
+        _prepare(sock)
+        return Link(self.network, sock, address[:2], server_port=self.modem_port)
+
+    def close(self) -> None:
+        if self._watching:
+            self.network.reactor.remove_reader(self.sock.fileno())
+            self._watching = False
+        self.sock.close()
+
+
+def _prepare(sock: socket.socket) -> None:
+    sock.setblocking(False)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class Connecting:
+    """An outgoing connection in progress; ``cancel()`` abandons it."""
+
+    def __init__(self, network: "Network", address: str, port: int, done: Callable[[Optional[Link]], None],
+                 factory: Callable[..., Link]):
+        self.network = network
+        self.done = done
+        self.factory = factory
+        self.remote = (address, port)
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        _prepare(self.sock)
+        code = self.sock.connect_ex(self.remote)
+        if code in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
+            network.reactor.add_writer(self.sock.fileno(), self._writable)
+        else:
+            network.reactor.call_soon_threadsafe(self._finish, None)
+
+    def _writable(self) -> None:
+        self.network.reactor.remove_writer(self.sock.fileno())
+        error = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if error:
+            log.debug("connect to %s failed: %s", self.remote, errno.errorcode.get(error, error))
+            self._finish(None)
+        else:
+            self._finish(self.factory(self.network, self.sock, self.remote))
+
+    def _finish(self, link: Optional[Link]) -> None:
+        done, self.done = self.done, None
+        if link is None:
+            self.sock.close()
+        if done:
+            done(link)
+        elif link is not None:
+            link.close()
+
+    def cancel(self) -> None:
+        if self.done is not None:
+            self.done = None
+            self.network.reactor.remove_writer(self.sock.fileno())
+            self.sock.close()
+
+
+class Network:
+    """Names, connections and listeners for the modems of one reactor, under a world's rules."""
+
+    def __init__(self, reactor: Reactor, world: World, window: int = TCP_WINDOW):
+        self.reactor = reactor
+        self.world = world
+        self.window = window
+
+    def resolve(self, name: str, done: Callable[[Optional[str]], None]) -> None:
+        """Look a host name up: the world's map, an IP literal, then (if allowed) the host's resolver."""
+        address = self.world.lookup(name)
+        if address is not None or not self.world.dns_fallback or not name:
+            done(address)
+            return
+
+        def ask_host():
+            try:
+                infos = socket.getaddrinfo(name, None, socket.AF_INET, socket.SOCK_STREAM)
+                result = infos[0][4][0] if infos else None
+            except (OSError, UnicodeError):
+                result = None
+            self.reactor.call_soon_threadsafe(done, result)
+
+        # getaddrinfo blocks; it must not stall every other modem on the reactor.
+        threading.Thread(target=ask_host, name="atmodem-resolve", daemon=True).start()
+
+    def connect(self, address: str, port: int, done: Callable[[Optional[Link]], None],
+                factory: Callable[..., Link] = Link) -> Optional[Connecting]:
+        """Open a TCP connection; ``done(link)`` or ``done(None)``. Addresses the policy forbids fail.
+
+        ``factory(network, sock, remote)`` makes the link once connected (TLS passes its own).
+        """
+        if not self.world.may_reach(address):
+            log.info("policy: %s is not reachable from the modem", address)
+            self.reactor.call_soon_threadsafe(done, None)
+            return None
+        return Connecting(self, address, port, done, factory)
+
+    def listen(self, modem_port: int, on_pending: Callable[[Listener], None]) -> Listener:
+        return Listener(self, modem_port, on_pending)

@@ -1,0 +1,694 @@
+"""TCP/IP commands of ESP_ATMod (spec §6.3, §7, §3): five link slots over real
+host sockets, servers, active and passive receive.
+
+Each slot holds an ``atmodem.net.Link``. Socket events do not print anything
+themselves: they schedule a *poll pass* in the firmware's main loop
+(``modem.when_polling``), which, as on the chip, walks the slots in order —
+pushes ``+IPD`` data (active) or notifications (passive), prints ``CLOSED`` for
+links that are closed and fully read, expires idle server links — and then
+accepts at most one waiting connection per server. A pass never runs while a
+blocking command executes; it runs right after it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Optional
+
+from atmodem import AtError, Command, Form, Match, Setting, hookimpl
+from atmodem.params import Params
+from atmodem.responses import ERROR, OK
+
+NAMESPACE = "tcpip"
+SLOTS = 5
+MAX_SEND = 2048
+DEFAULT_SERVER_PORT = 333
+
+MUX = Setting(NAMESPACE, "mux", default=0)
+DINFO = Setting(NAMESPACE, "dinfo", default=0)
+RECV_MODE = Setting(NAMESPACE, "recv_mode", default=0)
+MAX_CONN = Setting(NAMESPACE, "max_conn", default=5)
+SERVER_TIMEOUT = Setting(NAMESPACE, "server_timeout", default=180)
+
+log = logging.getLogger(__name__)
+
+
+def links(modem) -> "Links":
+    return modem.runtime_of(NAMESPACE, Links)
+
+
+def server_ports(modem) -> dict[int, tuple[str, int]]:
+    """Where each running AT+CIPSERVER listens on the host: modem port -> (address, port)."""
+    return {listener.modem_port: listener.host_address for listener in links(modem).servers}
+
+
+class Slot:
+    """A link in one of the five slots, with what the firmware remembers about it."""
+
+    def __init__(self, table: "Links", index: int, link, via: str):
+        self.table = table
+        self.index = index
+        self.link = link
+        self.via = via                 # the interface it went out through (sta, ap, eth)
+        self.reported = 0              # passive mode: the unread count last announced
+        self.idle_timer = None
+        link.on_change = self._changed
+        self.touch()
+
+    @property
+    def server_side(self) -> bool:
+        return self.link.server_port != 0
+
+    def _changed(self, link) -> None:
+        self.touch()
+        self.table.schedule_poll(delay=self.table.modem.world.latency)
+
+    def touch(self) -> None:
+        """Activity on a server-side link restarts its AT+CIPSTO timer."""
+        if not self.server_side:
+            return
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
+        timeout = self.table.modem.settings.get(SERVER_TIMEOUT)
+        self.idle_timer = self.table.modem.clock.call_later(timeout, self._idle) if timeout else None
+
+    def _idle(self) -> None:
+        self.idle_timer = None
+        self.table.modem.when_polling(self.table.expire, self)
+
+    def release(self) -> None:
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
+        self.link.close()
+
+
+class Links:
+    """The slots, servers and pending work of one boot."""
+
+    def __init__(self, modem):
+        self.modem = modem
+        self.slots: list[Optional[Slot]] = [None] * SLOTS
+        self.servers: list = []            # Listeners, at most five
+        self.pending_servers: set = set()  # listeners with a connection waiting to be accepted
+        self.connecting = set()            # outgoing connections and lookups in progress
+        self.sending: Optional[Slot] = None  # the slot AT+CIPSEND data is collected for
+        self.ever_linked = False           # STATUS:4 once any link existed since boot
+        self._poll_timer = None
+
+    # ------------------------------------------------------------ slots
+
+    def mux(self) -> int:
+        return self.modem.settings.get(MUX)
+
+    def get(self, index: int) -> Optional[Slot]:
+        return self.slots[index] if 0 <= index < SLOTS else None
+
+    def install(self, index: int, link) -> Slot:
+        slot = self.slots[index] = Slot(self, index, link, self.modem.interfaces.route())
+        self.ever_linked = True
+        self.modem.report("link", id=index, remote=link.remote, local_port=link.local_port,
+                          server_port=link.server_port)
+        return slot
+
+    def free(self, slot: Slot) -> None:
+        if self.slots[slot.index] is slot:
+            self.slots[slot.index] = None
+        slot.release()
+        if self.sending is slot:
+            # Spec §16.2: collecting CIPSEND data ends silently; the rest goes to the parser.
+            self.sending = None
+            self.modem.end_raw()
+        if self.pending_servers:
+            self.schedule_poll()
+
+    def closed_text(self, slot: Slot) -> bytes:
+        return b"%d,CLOSED\r\n" % slot.index if self.mux() else b"CLOSED\r\n"
+
+    # ------------------------------------------------------------ the poll pass
+
+    def schedule_poll(self, delay: float = 0.0) -> None:
+        if self._poll_timer is None:
+            self._poll_timer = self.modem.clock.call_later(delay, self._poll_due)
+
+    def _poll_due(self) -> None:
+        self.modem.when_polling(self.poll)
+
+    def poll(self) -> None:
+        self._poll_timer = None
+        passive = self.modem.settings.get(RECV_MODE) == 1
+        for slot in list(self.slots):
+            if slot is None:
+                continue
+            link = slot.link
+            if link.available:
+                if passive:
+                    if link.available > slot.reported:
+                        slot.reported = link.available
+                        self.modem.write(self._passive_notice(slot))
+                else:
+                    self.modem.write(self._ipd(slot, link.read(link.available)))
+            if not link.available and not link.connected:
+                self.modem.write(self.closed_text(slot))
+                self.free(slot)
+        self._accept()
+
+    def _ipd(self, slot: Slot, data: bytes) -> bytes:
+        head = b"\r\n+IPD," + (b"%d," % slot.index if self.mux() else b"") + b"%d" % len(data)
+        if self.modem.settings.get(DINFO):
+            head += b",%s,%d" % (slot.link.remote[0].encode(), slot.link.remote[1])  # unquoted (spec §7.2)
+        return head + b":" + data
+
+    def _passive_notice(self, slot: Slot) -> bytes:
+        if self.mux():
+            return b"\r\n+IPD,%d,%d\r\n" % (slot.index, slot.link.available)
+        return b"\r\n+IPD,%d\r\n" % slot.link.available
+
+    def expire(self, slot: Slot) -> None:
+        """AT+CIPSTO ran out on a server-side link with nothing unread."""
+        if self.slots[slot.index] is not slot:
+            return
+        if slot.link.available:
+            slot.touch()
+            return
+        self.modem.write(self.closed_text(slot))
+        self.free(slot)
+
+    # ------------------------------------------------------------ servers
+
+    def connection_waiting(self, listener) -> None:
+        self.pending_servers.add(listener)
+        self.schedule_poll()
+
+    def _accept(self) -> None:
+        limit = self.modem.settings.get(MAX_CONN)
+        for listener in list(self.pending_servers):
+            server_links = sum(1 for s in self.slots if s is not None and s.server_side)
+            free = next((i for i, s in enumerate(self.slots) if s is None), None)
+            if server_links >= limit or free is None or listener not in self.servers:
+                continue  # stays in the host's backlog until a slot frees
+            self.pending_servers.discard(listener)
+            link = listener.accept()
+            listener.watch()
+            if link is None:
+                continue
+            self.install(free, link)
+            self.modem.write(b"%d,CONNECT\r\n" % free)
+            # The poll pass also delivers what the new link may already hold.
+            self.schedule_poll(delay=self.modem.world.latency)
+
+    def stop_server(self, listener) -> None:
+        self.servers.remove(listener)
+        self.pending_servers.discard(listener)
+        listener.close()
+        self.modem.report("server_stopped", modem_port=listener.modem_port)
+
+    # ------------------------------------------------------------ reset and routes
+
+    def shutdown(self) -> None:
+        for work in list(self.connecting):
+            work.cancel()
+        for slot in self.slots:
+            if slot is not None:
+                slot.release()
+        for listener in list(self.servers):
+            self.stop_server(listener)
+        if self._poll_timer is not None:
+            self._poll_timer.cancel()
+
+    def interface_down(self, name: str) -> None:
+        for slot in self.slots:
+            if slot is not None and slot.via == name:
+                slot.link.break_off()
+
+
+# ---------------------------------------------------------------- parsing helpers
+
+
+def _link_prefix(modem, p: Params) -> int:
+    """CIPSEND / CIPRECVDATA: ``{digit 0-5},`` selects a link in mux 1; otherwise link 0 (spec §7.1 ⚠)."""
+    data = p.data
+    if len(data) >= p.pos + 2 and data[p.pos] in b"012345" and data[p.pos + 1] == 0x2C:
+        if not links(modem).mux():
+            raise AtError(b"MUX=0\r\n")
+        index = data[p.pos] - 0x30
+        p.skip(2)
+        return index
+    return 0
+
+
+def _valid_slot(modem, index: int) -> Slot:
+    slot = links(modem).get(index)
+    if slot is None or not slot.link.connected:
+        raise AtError(b"link is not valid\r\n")
+    return slot
+
+
+def _length(p: Params) -> int:
+    length = p.number()
+    p.end()
+    if length > MAX_SEND:
+        raise AtError(b"too long\r\n")
+    return length
+
+
+def _flag(args: bytes) -> int:
+    p = Params(args)
+    value = p.number()
+    p.end()
+    if value > 1:
+        raise AtError()
+    return value
+
+
+def _numeric_setting(setting: Setting, label: bytes, valid: range):
+    def query(modem, request):
+        return b"%s:%d\r\n" % (label, modem.settings.get(setting)) + OK
+
+    def set_(modem, request):
+        p = Params(request.args)
+        value = p.number()
+        p.end()
+        if value not in valid:
+            raise AtError()
+        modem.settings.set(setting, value)
+        return OK
+
+    return query, set_
+
+
+# ---------------------------------------------------------------- AT+CIPSTART
+
+
+class _ParseFail(AtError):
+    """A CIPSTART parameter error after the host: ERROR, then CLOSED (spec §6.3)."""
+
+    def __init__(self):
+        super().__init__()
+
+    @property
+    def response(self) -> bytes:
+        return ERROR + b"CLOSED\r\n"
+
+
+def _parse_start(modem, args: bytes) -> tuple[int, bytes, bytes, int]:
+    p = Params(args)
+    index = 0
+    if links(modem).mux():
+        data = p.data
+        if not (len(data) >= 2 and data[0] in b"01234" and data[1] == 0x2C):
+            raise AtError()
+        index = data[0] - 0x30
+        p.skip(2)
+    if not p.data.startswith(b'"', p.pos) or p.data[p.pos + 1:p.pos + 4] not in (b"TCP", b"UDP", b"SSL"):
+        raise AtError(b"Link type ERROR\r\n\r\n")
+    kind = p.data[p.pos + 1:p.pos + 4]
+    p.skip(4)
+    if not p.data.startswith(b'","', p.pos):
+        raise AtError(b"IP ERROR\r\n\r\n")
+    p.skip(3)
+    end = p.data.find(b'",', p.pos)
+    host = p.data[p.pos:end] if end >= 0 else p.data[p.pos:]
+    if end < 0 or any(b <= 0x20 or b == 0x7F for b in host) or b'"' in host:
+        raise AtError(b"IP ERROR\r\n\r\n")
+    if not modem.profile.has("long_hosts") and len(host) > 40:
+        raise AtError(b"IP ERROR\r\n\r\n")
+    p.pos = end + 2
+    try:
+        port = p.number()
+        if port > 65535:
+            raise AtError()
+        if not p.at_end():
+            p.comma()
+            p.number()  # keep-alive: accepted and ignored
+        p.end()
+    except AtError:
+        raise _ParseFail() from None
+    return index, kind, host, port
+
+
+def start(modem, request):
+    index, kind, host, port = _parse_start(modem, request.args)
+    table = links(modem)
+    interfaces = modem.interfaces
+    has_ip = interfaces.has_ip() if modem.profile.has("ip_without_station") else interfaces.sta.up
+    if not has_ip:
+        raise AtError(b"no ip\r\n")
+    if table.slots[index] is not None:
+        raise AtError(b"ALREADY CONNECTED\r\n\r\n")
+    if kind != b"TCP" or modem.network is None:
+        raise AtError()  # UDP does not exist in ESP_ATMod; SSL arrives with the TLS plugin
+    operation = modem.block()
+    started = modem.clock.now()
+
+    def finish(reply: bytes) -> None:
+        remaining = started + modem.timing.connect - modem.clock.now()
+        operation.later(max(0.0, remaining), operation.finish, reply)
+
+    def connected(link) -> None:
+        table.connecting.discard(attempt)
+        if link is None:
+            finish(b"connect fail\r\n" + ERROR + b"CLOSED\r\n")
+            return
+        if operation.done:
+            link.close()
+            return
+        table.install(index, link)
+        finish(b"%d,CONNECT\r\n" % index + OK if table.mux() else b"CONNECT\r\n" + OK)
+
+    def resolved(address: Optional[str]) -> None:
+        table.connecting.discard(lookup)
+        if address is None:
+            finish(b"DNS Fail\r\n" + ERROR + b"CLOSED\r\n")
+            return
+        nonlocal attempt
+        attempt = modem.network.connect(address, port, connected)
+        if attempt is not None:
+            table.connecting.add(attempt)
+
+    attempt = None
+    lookup = _Lookup()
+    table.connecting.add(lookup)
+    modem.network.resolve(host.decode("latin-1"), lookup.guard(resolved))
+    return operation
+
+
+class _Lookup:
+    """A name lookup that a reset can abandon (its answer is then ignored)."""
+
+    def __init__(self):
+        self.cancelled = False
+
+    def guard(self, callback):
+        def answer(address):
+            if not self.cancelled:
+                callback(address)
+        return answer
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+# ---------------------------------------------------------------- AT+CIPSEND
+
+
+class _SendData:
+    """SEND_DATA mode: exactly ``length`` raw bytes for one link (spec §7.1)."""
+
+    def __init__(self, modem, slot: Slot, length: int):
+        self.modem = modem
+        self.slot = slot
+        self.length = length
+        self.data = bytearray()
+
+    def take(self, data: bytes) -> int:
+        # Length 0 still swallows the next byte (spec §7.1).
+        want = max(1, self.length) if not self.data and self.length == 0 else self.length - len(self.data)
+        chunk = data[:want]
+        self.data += chunk
+        if len(self.data) >= max(1, self.length):
+            self._complete()
+        return len(chunk)
+
+    def _complete(self) -> None:
+        modem, slot = self.modem, self.slot
+        payload = bytes(self.data[:self.length])
+        table = links(modem)
+        table.sending = None
+        modem.write(b"\r\nRecv %d bytes\r\n" % self.length)
+        work = modem.end_raw(modem.raw_work())
+
+        def sent(ok: bool) -> None:
+            if ok:
+                slot.touch()
+                work.finish(b"\r\nSEND OK\r\n")
+            else:
+                slot.link.close()  # the firmware stops the client; CLOSED follows from the poll
+                slot.link.peer_closed = True
+                table.schedule_poll()
+                work.finish(b"\r\nSEND FAIL\r\n")
+
+        if payload:
+            slot.link.send(payload, sent)
+        else:
+            sent(True)
+
+
+def send(modem, request):
+    p = Params(request.args)
+    index = _link_prefix(modem, p)
+    slot = _valid_slot(modem, index)
+    length = _length(p)
+    table = links(modem)
+    table.sending = slot
+    modem.start_raw(_SendData(modem, slot, length))
+    return b"OK\r\n> "
+
+
+# ---------------------------------------------------------------- AT+CIPRECVDATA / AT+CIPRECVLEN
+
+
+def receive_data(modem, request):
+    p = Params(request.args)
+    index = _link_prefix(modem, p)
+    slot = links(modem).get(index)
+    if slot is None:
+        raise AtError(b"link is not valid\r\n")
+    length = _length(p)
+    link = slot.link
+    table = links(modem)
+    if modem.settings.get(RECV_MODE) == 0:
+        # Spec §16.7: in active mode the firmware prints the data the +IPD way and drops the link.
+        reply = table._ipd(slot, link.read(min(length, link.available))) + OK
+        if table.slots[index] is slot:
+            table.slots[index] = None
+        slot.release()
+        return reply
+    if not link.available:
+        raise AtError()
+    data = link.read(min(length, link.available))
+    slot.reported = max(0, slot.reported - len(data))
+    table.schedule_poll()  # a fully read, closed link gets its CLOSED now
+    return b"\r\n+CIPRECVDATA,%d:" % len(data) + data + OK
+
+
+def receive_lengths(modem, request):
+    if request.form is not Form.QUERY or request.args:
+        return b""  # ⚠ every other form is silent (spec §7.3)
+    counts = [slot.link.available if slot else 0 for slot in links(modem).slots]
+    return b"+CIPRECVLEN:" + b",".join(b"%d" % c for c in counts) + b"\r\n" + OK
+
+
+# ---------------------------------------------------------------- AT+CIPCLOSE / AT+CIPCLOSEMODE
+
+
+def close(modem, request):
+    table = links(modem)
+    if request.form is Form.EXECUTE:
+        if table.mux():
+            raise AtError(b"MUX=1\r\n")
+        slot = table.slots[0]
+        if slot is None:
+            raise AtError()
+        table.free(slot)
+        return b"CLOSED\r\n" + OK
+    if request.form is not Form.SET:
+        raise AtError()
+    p = Params(request.args)
+    index = p.number()
+    p.end()
+    if not table.mux():
+        raise AtError(b"MUX=0\r\n")
+    if index > SLOTS:
+        raise AtError()
+    if index == SLOTS:
+        out = b""
+        for slot in list(table.slots):
+            if slot is not None:
+                table.free(slot)
+                out += b"%d,CLOSED\r\n" % slot.index
+        return out + OK
+    slot = table.slots[index]
+    if slot is None:
+        raise AtError(b"UNLINK\r\n")
+    table.free(slot)
+    return b"%d,CLOSED\r\n" % index + OK
+
+
+def set_close_mode(modem, request):
+    p = Params(request.args)
+    if links(modem).mux():
+        if p.number() > SLOTS:
+            raise AtError()
+        p.comma()
+    if p.number() > 1:
+        raise AtError()
+    p.end()
+    return OK
+
+
+# ---------------------------------------------------------------- AT+CIPSTATUS
+
+
+def status(modem, request):
+    table = links(modem)
+    station_up = modem.interfaces.sta.up
+    listed = [s for s in (table.slots if table.mux() else table.slots[:1]) if s is not None and s.link.connected]
+    if not station_up:
+        if not modem.profile.has("ip_without_station"):
+            return b"STATUS:5\r\n" + OK
+        code = 5
+    else:
+        code = 3 if listed else 4 if table.ever_linked else 2
+    out = b"STATUS:%d\r\n" % code
+    for slot in listed:
+        remote_ip, remote_port = slot.link.remote
+        out += b'+CIPSTATUS:%d,"%s","%s",%d,%d,0\r\n' % (
+            slot.index, slot.link.kind.encode(), remote_ip.encode(), remote_port, slot.link.local_port)
+    return out + OK
+
+
+# ---------------------------------------------------------------- AT+CIPDOMAIN
+
+
+def domain(modem, request):
+    if request.form is not Form.SET:
+        raise AtError()
+    p = Params(request.args)
+    try:
+        name = p.string(modem.profile.constants.get("string_max", 200), escapes=False)
+        p.end()
+    except AtError:
+        raise AtError(b"IP ERROR\r\n") from None
+    operation = modem.block()
+    started = modem.clock.now()
+
+    def resolved(address: Optional[str]) -> None:
+        reply = b"+CIPDOMAIN:%s\r\n" % address.encode() + OK if address else b"DNS Fail\r\n" + ERROR
+        operation.later(max(0.0, started + modem.timing.resolve - modem.clock.now()), operation.finish, reply)
+
+    if modem.network is None or not modem.interfaces.has_ip():
+        resolved(None)
+    else:
+        lookup = _Lookup()
+        links(modem).connecting.add(lookup)
+        modem.network.resolve(name.decode("latin-1"), lookup.guard(resolved))
+    return operation
+
+
+# ---------------------------------------------------------------- AT+CIPMUX / AT+CIPDINFO / AT+CIPRECVMODE
+
+
+def query_mux(modem, request):
+    return b"+CIPMUX:%d\r\n" % modem.settings.get(MUX) + OK
+
+
+def set_mux(modem, request):
+    value = _flag(request.args)
+    table = links(modem)
+    text = b""
+    if any(s is not None for s in table.slots):
+        text += b"link is builded\r\n"
+    if table.servers:
+        text += b"CIPSERVER must be 0\r\n"
+    if text:
+        raise AtError(text)
+    modem.settings.set(MUX, value)
+    return OK
+
+
+def query_dinfo(modem, request):
+    return b"+CIPDINFO:%s\r\n" % (b"TRUE" if modem.settings.get(DINFO) else b"FALSE") + OK
+
+
+def set_dinfo(modem, request):
+    modem.settings.set(DINFO, _flag(request.args))
+    return OK
+
+
+def query_recv_mode(modem, request):
+    return b"+CIPRECVMODE:%d\r\n" % modem.settings.get(RECV_MODE) + OK
+
+
+def set_recv_mode(modem, request):
+    modem.settings.set(RECV_MODE, _flag(request.args))
+    links(modem).schedule_poll()
+    return OK
+
+
+# ---------------------------------------------------------------- AT+CIPSERVER
+
+
+def server(modem, request):
+    table = links(modem)
+    if not table.mux() or request.form is not Form.SET:
+        raise AtError()
+    p = Params(request.args)
+    mode = p.number()
+    port = None
+    if not p.at_end():
+        p.comma()
+        port = p.number()
+    p.end()
+    if mode > 1 or (port is not None and not 0 < port <= 65535):
+        raise AtError()
+    if mode == 1:
+        port = DEFAULT_SERVER_PORT if port is None else port
+        if any(s.modem_port == port for s in table.servers):
+            raise AtError(b"no change\r\n")
+        if len(table.servers) >= SLOTS or modem.network is None:
+            return OK  # ⚠ a sixth server: OK, and nothing starts (spec §6.3)
+        try:
+            listener = modem.network.listen(port, table.connection_waiting)
+        except OSError as exc:
+            log.warning("cannot listen for modem port %d on the host: %s", port, exc)
+            raise AtError() from None
+        table.servers.append(listener)
+        modem.report("server_started", modem_port=port, host_address=listener.host_address)
+        return OK
+    matching = [s for s in table.servers if port is None or s.modem_port == port]
+    if not matching:
+        raise AtError(b"no change\r\n")
+    table.stop_server(matching[0])  # accepted links stay open
+    return OK
+
+
+# ---------------------------------------------------------------- hooks
+
+
+@hookimpl
+def atmodem_commands(profile):
+    query_max, set_max = _numeric_setting(MAX_CONN, b"+CIPSERVERMAXCONN", range(1, SLOTS + 1))
+    query_sto, set_sto = _numeric_setting(SERVER_TIMEOUT, b"+CIPSTO", range(0, 7201))
+    commands = [
+        Command("+CIPSTATUS", Match.EXACT, execute=status, summary="link status"),
+        Command("+CIPSTART", Match.NO_CHECK, set=start, summary="open a link"),
+        Command("+CIPSEND", Match.NO_CHECK, set=send, summary="send data"),
+        Command("+CIPCLOSEMODE", Match.QUERY_SET, set=set_close_mode, summary="close mode (no effect)"),
+        Command("+CIPCLOSE", Match.NO_CHECK, fallback=close, summary="close links"),
+        Command("+CIPMUX", Match.QUERY_SET, query=query_mux, set=set_mux, summary="multiple links"),
+        Command("+CIPDINFO", Match.QUERY_SET, query=query_dinfo, set=set_dinfo, summary="+IPD with address"),
+        Command("+CIPSERVERMAXCONN", Match.QUERY_SET, query=query_max, set=set_max,
+                summary="server link limit"),
+        Command("+CIPSERVER", Match.NO_CHECK, fallback=server, summary="TCP servers"),
+        Command("+CIPSTO", Match.QUERY_SET, query=query_sto, set=set_sto, summary="server link timeout"),
+        Command("+CIPRECVMODE", Match.QUERY_SET, query=query_recv_mode, set=set_recv_mode,
+                summary="active or passive receive"),
+        Command("+CIPRECVDATA", Match.NO_CHECK, set=receive_data, summary="read passive data"),
+        Command("+CIPRECVLEN", Match.NO_CHECK, fallback=receive_lengths, summary="unread byte counts"),
+    ]
+    if profile.has("cipdomain"):
+        commands.append(Command("+CIPDOMAIN", Match.NO_CHECK, fallback=domain, summary="resolve a name"))
+    return commands
+
+
+@hookimpl
+def atmodem_shutdown(modem):
+    table = modem.runtime.get(NAMESPACE)
+    if table is not None:
+        table.shutdown()
+
+
+@hookimpl
+def atmodem_interface_changed(modem, interface):
+    if not interface.up and NAMESPACE in modem.runtime:
+        links(modem).interface_down(interface.name)
