@@ -14,11 +14,13 @@ import platformdirs
 from atmodem import __version__
 from atmodem.clock import LoopClock
 from atmodem.engine import Modem
+from atmodem.net import Network
 from atmodem.plugins import available_profiles, plugin_set
 from atmodem.profiles import DEFAULT_PROFILE
 from atmodem.state import Flash, Settings
 from atmodem.trace import TraceWriter
 from atmodem.transports import Pty, SerialPort, TcpConnect, TcpListen, parse_tcp
+from atmodem.world import World
 
 
 def _tcp(spec: str) -> tuple[str, int]:
@@ -42,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--profile", default=DEFAULT_PROFILE, help=f"firmware profile (default {DEFAULT_PROFILE})")
     serve.add_argument("--state-dir", type=Path, default=platformdirs.user_data_path("atmodem"),
                        help="where the modem's flash lives (default: %(default)s)")
+    serve.add_argument("--world", type=Path, metavar="FILE",
+                       help="access points, Ethernet, DNS map and policy (TOML); default: one WPA2 network "
+                            "'atmodem-lab' with password 'atmodem-pass'")
     serve.add_argument("--trace", type=Path, metavar="FILE", help="append every UART byte to FILE as JSON lines")
     serve.add_argument("--disable-plugin", action="append", default=[], metavar="NAME", help="leave a plugin out")
     serve.add_argument("-v", "--verbose", action="count", default=0, help="log more (twice: debug)")
@@ -68,10 +73,14 @@ async def _serve(args) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     plugins = plugin_set(args.profile, frozenset(args.disable_plugin))
-    modem = Modem(plugins, LoopClock(loop), Settings(Flash(args.state_dir)))
+    world = World.load(args.world) if args.world else World.default()
+    modem = Modem(plugins, LoopClock(loop), Settings(Flash(args.state_dir)), world=world,
+                  network=Network(loop, world))
+    modem.observers.append(_announce)
     trace = TraceWriter(args.trace) if args.trace else None
     if trace:
         modem.taps.append(trace)
+        modem.observers.append(lambda kind, details: trace.event(kind, details, modem.clock.now()))
     transport = _transport(args, modem)
     await transport.start()
     print(f"atmodem: {plugins.profile.name} modem on {transport.endpoint}", flush=True)
@@ -80,10 +89,17 @@ async def _serve(args) -> None:
               f"{transport.link or transport.path} {modem.uart.baud}", flush=True)
     modem.power_on()
     await stop.wait()
+    modem.power_off()
     await transport.stop()
     if trace:
         trace.close()
     print("atmodem: stopped", flush=True)
+
+
+def _announce(kind: str, details: dict) -> None:
+    if kind == "server_started":
+        host, port = details["host_address"]
+        print(f"atmodem: modem port {details['modem_port']} listens on {host}:{port}", flush=True)
 
 
 def _list_plugins(args) -> None:
@@ -112,7 +128,7 @@ def main(argv=None) -> int:
             _list_plugins(args)
         else:
             asyncio.run(_serve(args))
-    except LookupError as exc:
+    except (LookupError, ValueError, OSError) as exc:
         print(f"atmodem: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -167,6 +167,7 @@ class Pty(Transport):
         # Holding the slave open keeps the master readable while host programs come and go.
         self.path = os.ttyname(self._slave)
         if self.link is not None:
+            self.link.parent.mkdir(parents=True, exist_ok=True)
             self.link.unlink(missing_ok=True)
             self.link.symlink_to(self.path)
         self.endpoint = f"pty:{self.path}" + (f" (link {self.link})" if self.link else "")
