@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # support, probes, conversation
+sys.path.insert(0, str(Path(__file__).parent))  # support, probes, conversation, processes
+
+from processes import serve  # noqa: E402,F401  (the fixture, for every test module)
 
 HELLO_PLUGIN = '''
 """A third-party plugin: one new command, and its own AT+GMR."""

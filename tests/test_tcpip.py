@@ -556,3 +556,19 @@ class TestReset:
         assert peer.conn.recv(10) == b""
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", port))
+
+
+class TestSslSize:
+    def test_sizes_and_the_16384_quirk(self, h):
+        from atmodem_tls import receive_buffer
+        assert receive_buffer(h.modem) == 16384  # boot default: never set
+        for size in (512, 1024, 2048, 4096):
+            assert h.send(b"AT+CIPSSLSIZE=%d\r\n" % size) == OK
+            assert receive_buffer(h.modem) == size
+        assert h.send(b"AT+CIPSSLSIZE=16384\r\n") == OK
+        assert receive_buffer(h.modem) == 512  # explicit 16384 is stored as 0 -> the 512 minimum
+
+    @pytest.mark.parametrize("line", [b"AT+CIPSSLSIZE?", b"AT+CIPSSLSIZE=8192", b"AT+CIPSSLSIZE=4096,",
+                                      b"AT+CIPSSLSIZE=", b"AT+CIPSSLSIZE"])
+    def test_errors(self, h, line):
+        assert h.send(line + b"\r\n") == ERR

@@ -5,7 +5,6 @@ import json
 import os
 import re
 import select
-import signal
 import socket
 import subprocess
 import sys
@@ -22,55 +21,8 @@ from atmodem.trace import read_trace
 from atmodem.transports import SerialPort
 from conftest import cli_env
 from conversation import GMR_034, GMR_050, OK, script
+from processes import BOOT
 from support import Harness
-
-ANNOUNCE = re.compile(r"atmodem: (\S+) modem on (\S+)")
-BOOT = 0.5  # the modem says "ready" this long after announcing itself
-
-
-class Serve:
-    """`atmodem serve ...` in a subprocess; stopped with Ctrl-C, which must end it cleanly."""
-
-    def __init__(self, *args, state_dir, env=None):
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "atmodem", "serve", "--state-dir", str(state_dir), *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        )
-        line = self.proc.stdout.readline()
-        match = ANNOUNCE.match(line)
-        assert match, line + self.proc.stderr.read()
-        self.profile, self.endpoint = match.groups()
-        self.started = time.monotonic()
-
-    @property
-    def port(self) -> int:
-        return int(self.endpoint.rsplit(":", 1)[1])
-
-    def wait_booted(self):
-        time.sleep(max(0.0, self.started + BOOT + 0.2 - time.monotonic()))
-
-    def interrupt(self) -> str:
-        self.proc.send_signal(signal.SIGINT)
-        out, err = self.proc.communicate(timeout=10)
-        assert self.proc.returncode == 0, err
-        assert "Traceback" not in err, err
-        return out
-
-
-@pytest.fixture
-def serve(tmp_path):
-    running = []
-
-    def start(*args, **kwargs):
-        kwargs.setdefault("state_dir", tmp_path / "state")
-        running.append(Serve(*args, **kwargs))
-        return running[-1]
-
-    yield start
-    for s in running:
-        if s.proc.poll() is None:
-            assert s.interrupt().endswith("atmodem: stopped\n")
-
 
 def connect(port: int) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
