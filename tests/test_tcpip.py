@@ -297,17 +297,43 @@ class TestReceive:
         assert h.send(b"AT+CIPRECVDATA=x\r\n") == ERR
         assert h.send(b"AT+CIPRECVDATA=5\r\n") == ERR
 
-    def test_recvdata_in_active_mode_drops_the_link(self, h, peer):
-        # Spec §16.7: +IPD-style print, OK, and the link is gone without CLOSED.
+    def test_recvdata_in_active_mode(self, h, peer):
         start(h, peer)
-        assert h.send(b"AT+CIPRECVDATA=5\r\n") == b"\r\n+IPD,0:" + OK
+        assert h.send(b"AT+CIPRECVDATA=5\r\n") == ERR  # nothing available: the link stays
+        assert h.send(b"AT+CIPSTATUS\r\n").startswith(b"STATUS:3\r\n+CIPSTATUS:0,")
+        # Spec §16.7: with data waiting, an +IPD-style print, OK, and the link is gone without CLOSED.
+        h.send(b"AT+CIPRECVMODE=1\r\n")
+        peer.conn.sendall(b"abc")
+        h.wait_for(b"+IPD,3\r\n")
+        h.send(b"AT+CIPRECVMODE=0\r\n")
+        assert h.send(b"AT+CIPRECVDATA=2\r\n") == b"\r\n+IPD,2:ab" + OK
         assert h.send(b"AT+CIPSTATUS\r\n") == b"STATUS:4\r\n" + OK
+        assert h.advance(1) == b""
+
+    def test_recvdata_length_0_reads_everything(self, h, peer):
+        h.send(b"AT+CIPRECVMODE=1\r\n")
+        conn = start(h, peer)
+        conn.sendall(b"12345")
+        h.wait_for(b"+IPD,5\r\n")
+        assert h.send(b"AT+CIPRECVDATA=0\r\n") == b"\r\n+CIPRECVDATA,5:12345" + OK
+
+    def test_back_to_active_pushes_only_news(self, h, peer):
+        # Spec §7.3, last point: unread data waits until more arrives than was last reported.
+        h.send(b"AT+CIPRECVMODE=1\r\n")
+        conn = start(h, peer)
+        conn.sendall(b"1234")
+        h.wait_for(b"+IPD,4\r\n")
+        assert h.send(b"AT+CIPRECVMODE=0\r\n") == OK
+        assert h.advance(1) == b""
+        conn.sendall(b"5")
+        assert h.wait_for(b"12345") == b"\r\n+IPD,5:12345"
 
     def test_recvlen_forms(self, h):
         assert h.send(b"AT+CIPRECVLEN?\r\n") == b"+CIPRECVLEN:0,0,0,0,0\r\n" + OK
-        assert h.send(b"AT+CIPRECVLEN=1\r\n") == b""
-        assert h.send(b"AT+CIPRECVLEN\r\n") == b""
+        assert h.send(b"AT+CIPRECVLEN=1\r\n") == b""   # ⚠ silent
         assert h.send(b"AT+CIPRECVLEN=?\r\n") == b""
+        assert h.send(b"AT+CIPRECVLEN\r\n") == ERR
+        assert h.send(b"AT+CIPRECVLEN?x\r\n") == ERR
 
     def test_window_backpressure(self, h, peer):
         h.send(b"AT+CIPRECVMODE=1\r\n")
@@ -334,6 +360,7 @@ class TestClose:
         assert peer.conn.recv(10) == b""
         assert h.send(b"AT+CIPCLOSE\r\n") == ERR
         assert h.send(b"AT+CIPCLOSE=0\r\n") == b"MUX=0\r\n" + ERR
+        assert h.send(b"AT+CIPCLOSE=9\r\n") == ERR  # the range is checked first
         assert h.advance(1) == b""  # no later CLOSED
 
     def test_mux1(self, h, peer):
@@ -483,6 +510,76 @@ class TestServer:
         assert client.recv(10) == b""
         client.close()
 
+    def test_timeout_follows_the_setting_and_running_servers(self, h):
+        mux1(h)
+        h.send(b"AT+CIPSERVER=1\r\n")
+        client = socket.create_connection(("127.0.0.1", self.host_port(h)))
+        h.wait_for(b"0,CONNECT\r\n")
+        assert h.send(b"AT+CIPSTO=5\r\n") == OK  # applies to the link already open
+        assert h.advance(4.9) == b""
+        assert h.advance(0.2) == b"0,CLOSED\r\n"
+        client.close()
+        client = socket.create_connection(("127.0.0.1", self.host_port(h)))
+        h.wait_for(b"0,CONNECT\r\n")
+        h.send(b"AT+CIPSTO=0\r\n")  # never
+        assert h.advance(600) == b""
+        h.send(b"AT+CIPSTO=5\r\n")
+        h.send(b"AT+CIPSERVER=0\r\n")  # no longer a server link: no timeout
+        assert h.advance(60) == b""
+        client.close()
+
+    def test_unread_data_holds_the_timeout_until_read(self, h):
+        mux1(h)
+        h.send(b"AT+CIPRECVMODE=1\r\n")
+        h.send(b"AT+CIPSTO=10\r\n")
+        h.send(b"AT+CIPSERVER=1\r\n")
+        client = socket.create_connection(("127.0.0.1", self.host_port(h)))
+        h.wait_for(b"0,CONNECT\r\n")
+        client.sendall(b"x")
+        h.wait_for(b"+IPD,0,1\r\n")
+        assert h.advance(15) == b""
+        assert h.send(b"AT+CIPRECVDATA=0,1\r\n") == b"\r\n+CIPRECVDATA,1:x" + OK + b"0,CLOSED\r\n"
+        client.close()
+
+    def test_raising_maxconn_takes_a_waiting_client(self, h):
+        mux1(h)
+        h.send(b"AT+CIPSERVERMAXCONN=1\r\n")
+        h.send(b"AT+CIPSERVER=1\r\n")
+        clients = [socket.create_connection(("127.0.0.1", self.host_port(h))) for _ in range(2)]
+        h.wait_for(b"0,CONNECT\r\n")
+        assert h.advance(1) == b""
+        assert h.send(b"AT+CIPSERVERMAXCONN=2\r\n") == OK + b"1,CONNECT\r\n"
+        for c in clients:
+            c.close()
+
+    def test_stopped_servers_links_do_not_count(self, h):
+        mux1(h)
+        h.send(b"AT+CIPSERVERMAXCONN=1\r\n")
+        h.send(b"AT+CIPSERVER=1,333\r\n")
+        first = socket.create_connection(("127.0.0.1", self.host_port(h, 333)))
+        h.wait_for(b"0,CONNECT\r\n")
+        h.send(b"AT+CIPSERVER=0,333\r\n")
+        h.send(b"AT+CIPSERVER=1,334\r\n")
+        second = socket.create_connection(("127.0.0.1", self.host_port(h, 334)))
+        assert h.wait_for(b"CONNECT\r\n") == b"1,CONNECT\r\n"
+        first.close()
+        second.close()
+
+    def test_servers_are_served_in_slot_order(self, h):
+        mux1(h)
+        h.send(b"AT+CIPSERVER=1,333\r\n")
+        h.send(b"AT+CIPSERVER=1,334\r\n")
+        h.modem.feed(b"AT+CWLAPOPT=0,31\r\n")  # both clients arrive while the modem is busy
+        late = [socket.create_connection(("127.0.0.1", self.host_port(h, port))) for port in (334, 333)]
+        h.reactor.poll(0.05)
+        h.reactor.poll(0.05)
+        h.settle()
+        out = h.take() + h.advance(0.1)
+        assert out == OK + b"0,CONNECT\r\n1,CONNECT\r\n"
+        assert h.modem.runtime["tcpip"].slots[0].link.local_port == 333
+        for c in late:
+            c.close()
+
     def test_server_port_is_reported(self, h):
         events = []
         h.modem.observers.append(lambda kind, details: events.append((kind, details)))
@@ -527,6 +624,26 @@ class TestDomain:
         h = Harness("esp_atmod-0.3.4")
         h.join()
         assert h.send(b'AT+CIPDOMAIN="localhost"\r\n') == ERR
+
+
+class TestSendTimeout:
+    def test_a_peer_that_stops_reading_gives_send_fail(self, h, peer):
+        start(h, peer)  # the peer never reads
+        chunk = b"x" * 2048
+        for _ in range(20000):
+            h.modem.feed(b"AT+CIPSEND=2048\r\n")
+            h.settle()
+            h.take()
+            h.modem.feed(chunk)
+            h.pump(lambda: b"SEND" in h.out or h.modem.mode.value == "blocked", timeout=5)
+            if h.modem.mode.value == "blocked":
+                break
+            h.take()
+        assert h.take() == b"\r\nRecv 2048 bytes\r\n"  # and the kernel's buffers are full
+        assert h.advance(4.9) == b""
+        # the link is stopped: the next main-loop pass reports it
+        assert h.advance(0.2) == b"\r\nSEND FAIL\r\nCLOSED\r\n"
+        assert h.send(b"AT\r\n") == OK
 
 
 class TestApLoss:

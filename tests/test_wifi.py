@@ -202,6 +202,36 @@ class TestReconnect:
         assert h.send(b"AT+CWQAP\r\n") == b"AT+CWQAP\r\n" + OK  # (echo is back on after a reset)
         assert h.advance(4) == b"WIFI CONNECTED\r\nWIFI GOT IP\r\n"
 
+    def test_ap_lost_during_cwjap_keeps_trying_then_answers(self):
+        h = Harness()
+        h.send(b"ATE0\r\n")
+        h.modem.feed(JOIN)
+        assert h.advance(1.6) == b"WIFI CONNECTED\r\n"
+        h.world.remove_ap("atmodem-lab")
+        assert h.advance(0) == b"WIFI DISCONNECT (200)\r\n"
+        assert h.advance(10.1) == b"WIFI DISCONNECT (201)\r\n\r\n+CWJAP:3\r\nFAIL\r\n"
+        assert h.send(b"AT\r\n") == OK
+
+    def test_ap_back_in_time_completes_the_cwjap(self):
+        h = Harness()
+        h.send(b"ATE0\r\n")
+        h.modem.feed(JOIN)
+        h.advance(1.6)
+        h.world.remove_ap("atmodem-lab")
+        assert h.advance(1) == b"WIFI DISCONNECT (200)\r\n"
+        h.world.restore_ap("atmodem-lab")
+        assert h.advance(10) == b"WIFI CONNECTED\r\nWIFI GOT IP\r\n" + OK
+
+    def test_mode_without_station_stops_a_join(self, tmp_path):
+        h = Harness(state_dir=tmp_path)
+        h.join()
+        h.modem.feed(b"AT+RST\r\n")
+        h.wait_for(b"ready\r\n")
+        h.send(b"ATE0\r\n")
+        h.send(b"AT+CWMODE=2\r\n")  # before the boot auto-join completes
+        assert h.advance(30) == b""
+        assert h.send(b"AT+CIFSR\r\n").startswith(b'+CISFR:STAIP,"0.0.0.0"')
+
     def test_rssi_changes_show(self):
         h = joined()
         h.world.set_rssi("atmodem-lab", -80)
@@ -428,9 +458,18 @@ class TestDns:
         assert h.send(b"AT+CIPDNS?\r\n") == b"+CIPDNS:64.6.64.6\r\n" + OK
         assert h.send(b"AT+CIPDNS_DEF?\r\n") == OK
 
+    def test_boot_in_mode_0_applies_station_settings(self, tmp_path):
+        h = Harness(state_dir=tmp_path)
+        h.send(b"AT+CWMODE=0\r\n")
+        h.modem.feed(b"AT+RST\r\n")
+        h.wait_for(b"ready\r\n")
+        h.send(b"ATE0\r\n")
+        assert h.send(b"AT+CIPDNS?\r\n") == b"+CIPDNS:64.6.64.6\r\n" + OK
+
     def test_invalid_servers(self, h):
         assert h.send(b'AT+CIPDNS=1,"0.0.0.0"\r\n') == b"IP1 invalid\r\n" + ERR
         assert h.send(b'AT+CIPDNS=1,"8.8.8.8","0.0.0.0"\r\n') == b"IP2 invalid\r\n" + ERR
+        assert h.send(b'AT+CIPDNS=1,"0.0.0.0",x\r\n') == b"IP1 invalid\r\n" + ERR
         assert h.send(b"AT+CIPDNS=2\r\n") == ERR
         assert h.send(b'AT+CIPDNS=1,8.8.8.8\r\n') == ERR
 

@@ -57,12 +57,14 @@ class Timing:
     reconnect: float = 5.0      # between the SDK's automatic join attempts
     scan: float = 2.0           # AT+CWLAP
     connect: float = 0.1        # AT+CIPSTART (TCP), at least
+    send_timeout: float = 5.0   # AT+CIPSEND: a peer not taking the data gives SEND FAIL
     resolve: float = 0.05       # AT+CIPDOMAIN, at least
     eth_link: float = 0.5       # Ethernet cable to +ETH_CONNECTED, and again to +ETH_GOT_IP
 
     @classmethod
     def instant(cls) -> "Timing":
-        return cls(**{f.name: 0.0 for f in fields(cls)})
+        """Everything at once (timeouts, which end waits rather than make them, stay)."""
+        return cls(**{f.name: 0.0 for f in fields(cls) if not f.name.endswith("_timeout")})
 
 
 class UartConfig(NamedTuple):

@@ -227,6 +227,12 @@ class Link:
         if done:
             done(True)
 
+    def abandon_send(self) -> None:
+        """Give up on what the peer would not take (the write timed out)."""
+        if self._send_done is not None:
+            self.network.reactor.remove_writer(self._fd)
+            self._fail_send()
+
     def _fail_send(self) -> None:
         self._outbox.clear()
         done, self._send_done = self._send_done, None

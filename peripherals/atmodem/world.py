@@ -210,7 +210,7 @@ class World:
         if mapped is not None:
             return mapped
         try:
-            return str(ipaddress.ip_address(name))
+            return str(ipaddress.IPv4Address(name))  # the ESP8266 build has no IPv6
         except ValueError:
             return None
 

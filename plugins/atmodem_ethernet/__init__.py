@@ -48,6 +48,7 @@ class EthernetPort:
         self.modem = modem
         self.interface = modem.interfaces.eth
         self.linked = False
+        self.announced = None  # the last address +ETH_GOT_IP reported this boot
         self._timers: list = []
 
     def _after(self, delay, callback) -> None:
@@ -82,7 +83,10 @@ class EthernetPort:
 
     def announce(self) -> None:
         self.interface.up = True
-        self.modem.urc(b'+ETH_GOT_IP="%s"\r\n' % str(self.interface.ip).encode())
+        if self.interface.ip != ZERO and self.interface.ip != self.announced:
+            # Only a new address is announced (spec §11: the firmware remembers the last one).
+            self.announced = self.interface.ip
+            self.modem.urc(b'+ETH_GOT_IP="%s"\r\n' % str(self.interface.ip).encode())
         self.modem.interface_changed(self.interface)
 
     def cable_out(self) -> None:

@@ -39,7 +39,7 @@ def links(modem) -> "Links":
 
 def server_ports(modem) -> dict[int, tuple[str, int]]:
     """Where each running AT+CIPSERVER listens on the host: modem port -> (address, port)."""
-    return {listener.modem_port: listener.host_address for listener in links(modem).servers}
+    return {listener.modem_port: listener.host_address for listener in links(modem).running()}
 
 
 class Slot:
@@ -50,36 +50,16 @@ class Slot:
         self.index = index
         self.link = link
         self.via = via                 # the interface it went out through (sta, ap, eth)
-        self.reported = 0              # passive mode: the unread count last announced
-        self.idle_timer = None
+        self.reported = 0              # the unread count last announced (passive) or pushed (active)
+        self.last_activity = table.modem.clock.now()  # for AT+CIPSTO
         link.on_change = self._changed
-        self.touch()
-
-    @property
-    def server_side(self) -> bool:
-        return self.link.server_port != 0
 
     def _changed(self, link) -> None:
         self.touch()
         self.table.schedule_poll(delay=self.table.modem.world.latency)
 
     def touch(self) -> None:
-        """Activity on a server-side link restarts its AT+CIPSTO timer."""
-        if not self.server_side:
-            return
-        if self.idle_timer is not None:
-            self.idle_timer.cancel()
-        timeout = self.table.modem.settings.get(SERVER_TIMEOUT)
-        self.idle_timer = self.table.modem.clock.call_later(timeout, self._idle) if timeout else None
-
-    def _idle(self) -> None:
-        self.idle_timer = None
-        self.table.modem.when_polling(self.table.expire, self)
-
-    def release(self) -> None:
-        if self.idle_timer is not None:
-            self.idle_timer.cancel()
-        self.link.close()
+        self.last_activity = self.table.modem.clock.now()
 
 
 class Links:
@@ -88,12 +68,14 @@ class Links:
     def __init__(self, modem):
         self.modem = modem
         self.slots: list[Optional[Slot]] = [None] * SLOTS
-        self.servers: list = []            # Listeners, at most five
+        self.servers: list = [None] * SLOTS   # Listeners, in the firmware's five server slots
         self.pending_servers: set = set()  # listeners with a connection waiting to be accepted
         self.connecting = set()            # outgoing connections and lookups in progress
+        self.send_timer = None             # AT+CIPSEND's write timeout
         self.sending: Optional[Slot] = None  # the slot AT+CIPSEND data is collected for
         self.ever_linked = False           # STATUS:4 once any link existed since boot
         self._poll_timer = None
+        self._idle_timer = None            # the next AT+CIPSTO deadline
 
     # ------------------------------------------------------------ slots
 
@@ -110,10 +92,17 @@ class Links:
                           server_port=link.server_port)
         return slot
 
+    def running(self) -> list:
+        return [listener for listener in self.servers if listener is not None]
+
+    def is_server_link(self, slot: Slot) -> bool:
+        """The firmware's test: the link's local port is a running server's port."""
+        return any(listener.modem_port == slot.link.local_port for listener in self.running())
+
     def free(self, slot: Slot) -> None:
         if self.slots[slot.index] is slot:
             self.slots[slot.index] = None
-        slot.release()
+        slot.link.close()
         if self.sending is slot:
             # Spec §16.2: collecting CIPSEND data ends silently; the rest goes to the parser.
             self.sending = None
@@ -136,21 +125,45 @@ class Links:
     def poll(self) -> None:
         self._poll_timer = None
         passive = self.modem.settings.get(RECV_MODE) == 1
+        now = self.modem.clock.now()
+        timeout = self.modem.settings.get(SERVER_TIMEOUT)
         for slot in list(self.slots):
             if slot is None:
                 continue
             link = slot.link
-            if link.available:
+            # Only a count beyond the last one reported is news (spec §7.3, last point).
+            if link.available > slot.reported:
                 if passive:
-                    if link.available > slot.reported:
-                        slot.reported = link.available
-                        self.modem.write(self._passive_notice(slot))
+                    slot.reported = link.available
+                    self.modem.write(self._passive_notice(slot))
                 else:
+                    slot.reported = 0
                     self.modem.write(self._ipd(slot, link.read(link.available)))
             if not link.available and not link.connected:
                 self.modem.write(self.closed_text(slot))
                 self.free(slot)
+            elif timeout and not link.available and now - slot.last_activity >= timeout \
+                    and self.is_server_link(slot):
+                self.modem.write(self.closed_text(slot))
+                self.free(slot)
         self._accept()
+        self._arm_idle_timer(timeout)
+
+    def _arm_idle_timer(self, timeout: int) -> None:
+        """Wake the poll at the next AT+CIPSTO deadline of a server link."""
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        # Links with unread data cannot expire; reading them schedules a poll anyway.
+        deadlines = [s.last_activity + timeout for s in self.slots
+                     if s is not None and not s.link.available and self.is_server_link(s)]
+        if timeout and deadlines:
+            delay = max(0.0, min(deadlines) - self.modem.clock.now())
+            self._idle_timer = self.modem.clock.call_later(delay, self._idle_due)
+
+    def _idle_due(self) -> None:
+        self._idle_timer = None
+        self.schedule_poll()
 
     def _ipd(self, slot: Slot, data: bytes) -> bytes:
         head = b"\r\n+IPD," + (b"%d," % slot.index if self.mux() else b"") + b"%d" % len(data)
@@ -163,16 +176,6 @@ class Links:
             return b"\r\n+IPD,%d,%d\r\n" % (slot.index, slot.link.available)
         return b"\r\n+IPD,%d\r\n" % slot.link.available
 
-    def expire(self, slot: Slot) -> None:
-        """AT+CIPSTO ran out on a server-side link with nothing unread."""
-        if self.slots[slot.index] is not slot:
-            return
-        if slot.link.available:
-            slot.touch()
-            return
-        self.modem.write(self.closed_text(slot))
-        self.free(slot)
-
     # ------------------------------------------------------------ servers
 
     def connection_waiting(self, listener) -> None:
@@ -181,10 +184,12 @@ class Links:
 
     def _accept(self) -> None:
         limit = self.modem.settings.get(MAX_CONN)
-        for listener in list(self.pending_servers):
-            server_links = sum(1 for s in self.slots if s is not None and s.server_side)
+        for listener in self.running():  # in server-slot order, as the firmware walks them
+            if listener not in self.pending_servers:
+                continue
+            server_links = sum(1 for s in self.slots if s is not None and self.is_server_link(s))
             free = next((i for i, s in enumerate(self.slots) if s is None), None)
-            if server_links >= limit or free is None or listener not in self.servers:
+            if server_links >= limit or free is None:
                 continue  # stays in the host's backlog until a slot frees
             self.pending_servers.discard(listener)
             link = listener.accept()
@@ -197,7 +202,7 @@ class Links:
             self.schedule_poll(delay=self.modem.world.latency)
 
     def stop_server(self, listener) -> None:
-        self.servers.remove(listener)
+        self.servers[self.servers.index(listener)] = None
         self.pending_servers.discard(listener)
         listener.close()
         self.modem.report("server_stopped", modem_port=listener.modem_port)
@@ -209,11 +214,12 @@ class Links:
             work.cancel()
         for slot in self.slots:
             if slot is not None:
-                slot.release()
-        for listener in list(self.servers):
+                slot.link.close()
+        for listener in self.running():
             self.stop_server(listener)
-        if self._poll_timer is not None:
-            self._poll_timer.cancel()
+        for timer in (self._poll_timer, self._idle_timer, self.send_timer):
+            if timer is not None:
+                timer.cancel()
 
     def interface_down(self, name: str) -> None:
         for slot in self.slots:
@@ -271,6 +277,7 @@ def _numeric_setting(setting: Setting, label: bytes, valid: range):
         if value not in valid:
             raise AtError()
         modem.settings.set(setting, value)
+        links(modem).schedule_poll()  # a higher limit takes a waiting client, a new timeout re-arms
         return OK
 
     return query, set_
@@ -418,16 +425,20 @@ class _SendData:
         work = modem.end_raw(modem.raw_work())
 
         def sent(ok: bool) -> None:
+            if table.send_timer is not None:
+                table.send_timer.cancel()
+                table.send_timer = None
             if ok:
                 slot.touch()
                 work.finish(b"\r\nSEND OK\r\n")
             else:
                 slot.link.close()  # the firmware stops the client; CLOSED follows from the poll
-                slot.link.peer_closed = True
                 table.schedule_poll()
                 work.finish(b"\r\nSEND FAIL\r\n")
 
         if payload:
+            # A peer that stops reading fills the window: the core's write gives up (spec §7.1).
+            table.send_timer = modem.clock.call_later(modem.timing.send_timeout, slot.link.abandon_send)
             slot.link.send(payload, sent)
         else:
             sent(True)
@@ -456,24 +467,27 @@ def receive_data(modem, request):
     length = _length(p)
     link = slot.link
     table = links(modem)
-    if modem.settings.get(RECV_MODE) == 0:
-        # Spec §16.7: in active mode the firmware prints the data the +IPD way and drops the link.
-        reply = table._ipd(slot, link.read(min(length, link.available))) + OK
-        if table.slots[index] is slot:
-            table.slots[index] = None
-        slot.release()
-        return reply
     if not link.available:
         raise AtError()
-    data = link.read(min(length, link.available))
+    size = link.available if length == 0 else min(length, link.available)  # 0: all there is
+    if modem.settings.get(RECV_MODE) == 0:
+        # Spec §16.7: in active mode the firmware prints the data the +IPD way and drops the link.
+        reply = table._ipd(slot, link.read(size)) + OK
+        if table.slots[index] is slot:
+            table.slots[index] = None
+        link.close()
+        return reply
+    data = link.read(size)
     slot.reported = max(0, slot.reported - len(data))
     table.schedule_poll()  # a fully read, closed link gets its CLOSED now
     return b"\r\n+CIPRECVDATA,%d:" % len(data) + data + OK
 
 
+def silent(modem, request):
+    return b""  # ⚠ AT+CIPRECVLEN=... prints nothing at all (spec §7.3)
+
+
 def receive_lengths(modem, request):
-    if request.form is not Form.QUERY or request.args:
-        return b""  # ⚠ every other form is silent (spec §7.3)
     counts = [slot.link.available if slot else 0 for slot in links(modem).slots]
     return b"+CIPRECVLEN:" + b",".join(b"%d" % c for c in counts) + b"\r\n" + OK
 
@@ -496,10 +510,10 @@ def close(modem, request):
     p = Params(request.args)
     index = p.number()
     p.end()
-    if not table.mux():
-        raise AtError(b"MUX=0\r\n")
     if index > SLOTS:
         raise AtError()
+    if not table.mux():
+        raise AtError(b"MUX=0\r\n")
     if index == SLOTS:
         out = b""
         for slot in list(table.slots):
@@ -588,7 +602,7 @@ def set_mux(modem, request):
     text = b""
     if any(s is not None for s in table.slots):
         text += b"link is builded\r\n"
-    if table.servers:
+    if table.running():
         text += b"CIPSERVER must be 0\r\n"
     if text:
         raise AtError(text)
@@ -611,7 +625,6 @@ def query_recv_mode(modem, request):
 
 def set_recv_mode(modem, request):
     modem.settings.set(RECV_MODE, _flag(request.args))
-    links(modem).schedule_poll()
     return OK
 
 
@@ -633,19 +646,19 @@ def server(modem, request):
         raise AtError()
     if mode == 1:
         port = DEFAULT_SERVER_PORT if port is None else port
-        if any(s.modem_port == port for s in table.servers):
+        if any(s.modem_port == port for s in table.running()):
             raise AtError(b"no change\r\n")
-        if len(table.servers) >= SLOTS or modem.network is None:
+        if None not in table.servers or modem.network is None:
             return OK  # ⚠ a sixth server: OK, and nothing starts (spec §6.3)
         try:
             listener = modem.network.listen(port, table.connection_waiting)
         except OSError as exc:
             log.warning("cannot listen for modem port %d on the host: %s", port, exc)
             raise AtError() from None
-        table.servers.append(listener)
+        table.servers[table.servers.index(None)] = listener
         modem.report("server_started", modem_port=port, host_address=listener.host_address)
         return OK
-    matching = [s for s in table.servers if port is None or s.modem_port == port]
+    matching = [s for s in table.running() if port is None or s.modem_port == port]
     if not matching:
         raise AtError(b"no change\r\n")
     table.stop_server(matching[0])  # accepted links stay open
@@ -674,7 +687,7 @@ def atmodem_commands(profile):
         Command("+CIPRECVMODE", Match.QUERY_SET, query=query_recv_mode, set=set_recv_mode,
                 summary="active or passive receive"),
         Command("+CIPRECVDATA", Match.NO_CHECK, set=receive_data, summary="read passive data"),
-        Command("+CIPRECVLEN", Match.NO_CHECK, fallback=receive_lengths, summary="unread byte counts"),
+        Command("+CIPRECVLEN", Match.QUERY_SET, query=receive_lengths, set=silent, summary="unread byte counts"),
     ]
     if profile.has("cipdomain"):
         commands.append(Command("+CIPDOMAIN", Match.NO_CHECK, fallback=domain, summary="resolve a name"))

@@ -165,8 +165,10 @@ class Station:
             join.finish(reply)
 
     def retry(self) -> None:
-        if self.state == "idle" and self.config and self.auto_reconnect and has_sta(self.modem.settings.get(MODE)):
-            self.start(self.config)
+        """The SDK's next attempt: automatic reconnection, or a pending AT+CWJAP trying again."""
+        if self.state == "idle" and self.config and (self.auto_reconnect or self.join) \
+                and has_sta(self.modem.settings.get(MODE)):
+            self.start(self.config, self.join)
 
     # ------------------------------------------------------------ leaving
 
@@ -185,7 +187,7 @@ class Station:
     def lost(self, reason: int) -> None:
         """The AP went away under us; the SDK retries while auto-reconnect is on."""
         self.leave(reason)
-        if self.auto_reconnect and self.config:
+        if (self.auto_reconnect or self.join) and self.config:
             self._after(self.modem.timing.reconnect, self.retry)
 
     def shutdown(self) -> None:
@@ -210,13 +212,16 @@ def softap_config(modem, saved: bool) -> dict:
     return value
 
 
-def apply_mode(modem) -> None:
-    """Bring the interfaces in line with CWMODE (boot, AT+CWMODE=)."""
+def apply_mode(modem, boot: bool = False) -> None:
+    """Bring the interfaces in line with CWMODE (boot, AT+CWMODE=).
+
+    At boot the station settings apply in every mode but AP-only, mode 0 included (spec §16.10).
+    """
     mode = modem.settings.get(MODE)
     interfaces = modem.interfaces
-    if has_sta(mode):
+    if has_sta(mode) or (boot and mode == OFF):
         apply_dns(modem)
-    elif station(modem).linked:
+    if not has_sta(mode) and station(modem).state != "idle":
         station(modem).leave(LEAVE)
     ap = interfaces.ap
     if has_ap(mode) and not ap.up:
@@ -615,12 +620,12 @@ def set_dns(modem, request):
         raise AtError()
     p.comma()
     servers = [p.ip()]
+    if servers[0] == ZERO:
+        raise AtError(b"IP1 invalid\r\n")  # checked before anything after it is parsed
     if not p.at_end():
         p.comma()
         servers.append(p.ip())
     p.end()
-    if servers[0] == ZERO:
-        raise AtError(b"IP1 invalid\r\n")
     if len(servers) > 1 and servers[1] == ZERO:
         raise AtError(b"IP2 invalid\r\n")
     modem.settings.set(DNS, [str(s) for s in servers], save=request.saves)
@@ -662,7 +667,7 @@ def atmodem_boot(modem):
     interfaces.sta.mac = modem.world.mac_bytes
     # The ESP8266's SoftAP MAC is the station's with the locally-administered bit set.
     interfaces.ap.mac = bytes((modem.world.mac_bytes[0] | 0x02,)) + modem.world.mac_bytes[1:]
-    apply_mode(modem)
+    apply_mode(modem, boot=True)
     sta = station(modem)
     saved = modem.settings.get(STATION)
     if saved and modem.settings.get(AUTOCONNECT) and has_sta(modem.settings.get(MODE)):
