@@ -26,6 +26,7 @@ test: setup
 
 bench: setup
 	$(PYTHON) bench/engine.py
+	$(PYTHON) bench/throughput.py
 
 clean:
 	rm -rf $(VENV) $(RUN_DIR) build *.egg-info peripherals/*.egg-info
