@@ -707,3 +707,16 @@ class TestMidCommand:
         h.pump(lambda: h.modem.runtime["tcpip"].slots[0].link.available == 4, horizon=0)
         assert h.take() == b""  # the socket has it; the chip is not polling
         assert h.advance(0.2) == b"+CIPDOMAIN:127.0.0.1\r\n" + OK + b"\r\n+IPD,4:late"
+
+
+class TestSmallForms:
+    @pytest.mark.parametrize("line", [b"AT+CIPDINFO=2", b"AT+CIPDINFO", b"AT+CIPMUX", b"AT+CIPRECVMODE=2",
+                                      b"AT+CIPSTO=", b"AT+CIPSTO", b"AT+CIPSERVERMAXCONN", b"AT+CIPSTATUS=1",
+                                      b"AT+CIPMODE=1", b"AT+CIPSENDEX=1", b"AT+PING=\"localhost\"", b"AT+SYSTIME?"])
+    def test_errors(self, h, line):
+        assert h.send(line + b"\r\n") == ERR
+
+    def test_queries(self, h):
+        assert h.send(b"AT+CIPDINFO?\r\n") == b"+CIPDINFO:FALSE\r\n" + OK
+        assert h.send(b"AT+CIPRECVMODE?\r\n") == b"+CIPRECVMODE:0\r\n" + OK
+        assert h.send(b"AT+CIPSERVERMAXCONN?\r\n") == b"+CIPSERVERMAXCONN:5\r\n" + OK

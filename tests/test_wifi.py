@@ -489,3 +489,11 @@ class TestRestore:
         h.send(b"ATE0\r\n")
         assert h.wait_for(b"WIFI GOT IP\r\n")  # credentials survived (SDK flash)
         assert h.send(b"AT+CIPDNS_DEF?\r\n") == OK  # the EEPROM block did not
+
+
+class TestSmallForms:
+    @pytest.mark.parametrize("line", [b"AT+CWAUTOCONN=2", b"AT+CWAUTOCONN=", b"AT+CWAUTOCONN", b"AT+CWAUTOCONN=1,",
+                                      b"AT+CWQAP=1", b"AT+CWLAP?", b"AT+CIFSR?", b"AT+CWHOSTNAME", b"AT+CIPSTA",
+                                      b"AT+CWDHCP=1", b"AT+CWDHCP=1,1,", b"AT+CIPDNS", b'AT+CIPAPMAC="x"'])
+    def test_errors(self, h, line):
+        assert h.send(line + b"\r\n") == ERR
