@@ -94,16 +94,15 @@ class SelectorReactor:
     def poll(self, timeout: float = 0.0) -> int:
         """Wait up to ``timeout`` seconds for I/O, run what is ready; return how many callbacks ran."""
         ran = 0
+        registrations = self._selector.get_map()
         for key, events in self._selector.select(0 if self._calls else timeout):
-            reader, writer = key.data
-            # A callback may unregister the other side; look it up again.
-            if events & selectors.EVENT_READ and reader:
-                reader[0](*reader[1])
-                ran += 1
-            current = self._selector.get_map().get(key.fd)
-            if events & selectors.EVENT_WRITE and current and current.data[1]:
-                current.data[1][0](*current.data[1][1])
-                ran += 1
+            # An earlier callback of this round may have unregistered (or closed) this one.
+            for flag, side in ((selectors.EVENT_READ, 0), (selectors.EVENT_WRITE, 1)):
+                current = registrations.get(key.fd)
+                if events & flag and current is not None and current.data[side]:
+                    callback, args = current.data[side]
+                    callback(*args)
+                    ran += 1
         while self._calls:
             callback, args = self._calls.popleft()
             callback(*args)

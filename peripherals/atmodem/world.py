@@ -222,6 +222,8 @@ class World:
         return any(ip in net for net in self._reachable if net.version == ip.version)
 
     # ------------------------------------------------------------- events
+    # Events reach modems in the caller's thread, synchronously: call these from the thread
+    # that runs the modems (from elsewhere, through its loop's call_soon_threadsafe).
 
     def subscribe(self, listener: Callable[[WorldEvent], None]) -> None:
         self._listeners.append(listener)
