@@ -95,8 +95,7 @@ class EthernetPort:
         if self.linked:
             self.linked = False
             self.modem.urc(b"+ETH_DISCONNECTED\r\n")
-        self.interface.up = False
-        self.interface.assign(ZERO, ZERO, ZERO)
+        self.interface.clear()
         if was_up:
             self.modem.interface_changed(self.interface)
 

@@ -133,17 +133,21 @@ class Station:
         self.state, self.ap = "associated", ap
         self.modem.urc(b"WIFI CONNECTED\r\n")
 
-    def _got_ip(self, ap: AccessPoint) -> None:
-        if self.state != "associated" or self.ap is not ap:
-            return
-        settings = self.modem.settings
-        static = settings.get(STA_STATIC)
-        if settings.get(DHCP) & DHCP_STA or not static:
+    def address(self) -> None:
+        """DHCP from the AP, or the stored static address if DHCP is off and one is complete."""
+        static = self.modem.settings.get(STA_STATIC)
+        if self.modem.settings.get(DHCP) & DHCP_STA or not static:
+            ap = self.ap
             self.interface.assign(ap.lease(self.interface.mac), IPv4(ap.gateway), IPv4(ap.netmask))
-            if not settings.get(DNS):
+            if not self.modem.settings.get(DNS):
                 self.modem.interfaces.dns = [IPv4(d) for d in ap.dns]
         else:
             self.interface.assign(*(IPv4(a) for a in static))
+
+    def _got_ip(self, ap: AccessPoint) -> None:
+        if self.state != "associated" or self.ap is not ap:
+            return
+        self.address()
         apply_dns(self.modem)
         self.state = "connected"
         self.interface.up = True
@@ -434,21 +438,9 @@ def set_dhcp(modem, request):
         bits = bits | masks[which] if enable else bits & ~masks[which]
     before = modem.settings.get(DHCP)
     modem.settings.set(DHCP, bits, save=request.saves)
-    if (before ^ bits) & DHCP_STA:
-        _station_addressing_changed(modem)
+    if (before ^ bits) & DHCP_STA and station(modem).state == "connected":
+        station(modem).address()  # DHCP on: renew; off: the stored static address, if complete
     return OK
-
-
-def _station_addressing_changed(modem) -> None:
-    """DHCP switched on (renew) or off (stored static address, if complete)."""
-    sta = station(modem)
-    if sta.state != "connected":
-        return
-    static = modem.settings.get(STA_STATIC)
-    if modem.settings.get(DHCP) & DHCP_STA:
-        sta.interface.assign(sta.ap.lease(sta.interface.mac), IPv4(sta.ap.gateway), IPv4(sta.ap.netmask))
-    elif static:
-        sta.interface.assign(*(IPv4(a) for a in static))
 
 
 # ---------------------------------------------------------------- AT+CWAUTOCONN
