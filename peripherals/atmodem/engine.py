@@ -60,6 +60,10 @@ class Timing:
     send_timeout: float = 5.0   # AT+CIPSEND: a peer not taking the data gives SEND FAIL
     resolve: float = 0.05       # AT+CIPDOMAIN, at least
     eth_link: float = 0.5       # Ethernet cable to +ETH_CONNECTED, and again to +ETH_GOT_IP
+    handshake: float = 1.5      # AT+CIPSTART="SSL": the TLS handshake at 80 MHz, on top of connect
+    handshake_fast: float = 0.8  # the same at AT+SYSCPUFREQ=160
+    mfln_probe: float = 1.0     # AT+CIPSSLMFLN, at least
+    sntp_start: float = 1.0     # SNTP started until its first request
 
     @classmethod
     def instant(cls) -> "Timing":

@@ -90,3 +90,31 @@ def atmodem_interface_changed(modem, interface):
     The plugin that owns the interface calls ``modem.interface_changed``; links
     that went out through an interface that is now down should break.
     """
+
+
+@hookspec(firstresult=True)
+def atmodem_link_type(modem, kind):
+    """Open links of a type other than plain TCP (``AT+CIPSTART="SSL",…``).
+
+    :param kind: the three type bytes of AT+CIPSTART, e.g. ``b"SSL"``
+    :return: an object with ``check(modem)`` (raise ``AtError`` when a prerequisite is
+        missing), ``delay(modem)`` (extra seconds the chip spends, e.g. the handshake) and
+        ``factory(host)`` giving the ``Link`` class factory for ``Network.connect``; or ``None``
+    """
+
+
+@hookspec
+def atmodem_heap_used(modem):
+    """Bytes of the chip's heap this plugin's state holds now (TLS buffers, certificates).
+
+    ``AT+SYSRAM?`` reports the profile's idle free heap minus the sum over plugins.
+    """
+
+
+@hookspec
+def atmodem_station_joined(modem, by_command):
+    """The station has its IP address.
+
+    :param by_command: True at the end of a successful ``AT+CWJAP``; False after the SDK's own
+        join (boot auto-connect, reconnection). ESP_ATMod starts SNTP only on the first.
+    """

@@ -141,6 +141,10 @@ class Link:
         self._fd = sock.fileno()
         self._resume_reading()
 
+    def establish(self, done: Callable[[bool], None]) -> None:
+        """Finish opening the link (TLS: the handshake); ``done(ok)``."""
+        done(True)
+
     # ------------------------------------------------------------- reading
 
     @property
@@ -333,8 +337,13 @@ class Connecting:
         if error:
             log.debug("connect to %s failed: %s", self.remote, errno.errorcode.get(error, error))
             self._finish(None)
-        else:
-            self._finish(self.factory(self.network, self.sock, self.remote))
+            return
+        try:
+            link = self.factory(self.network, self.sock, self.remote)
+        except (ValueError, OSError) as exc:  # e.g. a host name TLS will not take
+            log.info("cannot open a link to %s: %s", self.remote, exc)
+            link = None
+        self._finish(link)
 
     def _finish(self, link: Optional[Link]) -> None:
         done, self.done = self.done, None
@@ -349,6 +358,42 @@ class Connecting:
         if self.done is not None:
             self.done = None
             self.network.reactor.remove_writer(self.sock.fileno())
+            self.sock.close()
+
+
+class Datagrams:
+    """A UDP socket of the modem (SNTP); ``on_datagram(data, (address, port))`` for each one received."""
+
+    def __init__(self, network: "Network", on_datagram: Callable[[bytes, tuple], None]):
+        self.network = network
+        self.on_datagram = on_datagram
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setblocking(False)
+        self.sock.bind(("0.0.0.0", 0))
+        network.reactor.add_reader(self.sock.fileno(), self._readable)
+
+    def send(self, data: bytes, address: tuple[str, int]) -> bool:
+        """Send one datagram; False (nothing sent) if the policy forbids the address."""
+        if not self.network.world.may_reach(address[0]):
+            log.info("policy: %s is not reachable from the modem", address[0])
+            return False
+        try:
+            self.sock.sendto(data, address)
+        except OSError as exc:
+            log.debug("datagram to %s failed: %s", address, exc)
+            return False
+        return True
+
+    def _readable(self) -> None:
+        try:
+            data, sender = self.sock.recvfrom(2048)
+        except (BlockingIOError, InterruptedError, OSError):
+            return
+        self.on_datagram(data, sender[:2])
+
+    def close(self) -> None:
+        if self.sock.fileno() >= 0:
+            self.network.reactor.remove_reader(self.sock.fileno())
             self.sock.close()
 
 
@@ -392,3 +437,6 @@ class Network:
 
     def listen(self, modem_port: int, on_pending: Callable[[Listener], None]) -> Listener:
         return Listener(self, modem_port, on_pending)
+
+    def datagrams(self, on_datagram: Callable[[bytes, tuple], None]) -> Datagrams:
+        return Datagrams(self, on_datagram)

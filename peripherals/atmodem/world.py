@@ -46,6 +46,7 @@ TOML layout (every key optional)::
 
     [network]
     latency = 0.02                      # seconds from data on a socket to the chip noticing it
+    sntp_port = 123                     # where the modem sends SNTP (tests cannot bind 123)
 
     [servers]
     bind = "127.0.0.1"                  # where AT+CIPSERVER listens on the host
@@ -150,6 +151,7 @@ class World:
     # Loopback answers in microseconds; a Wi-Fi network does not. Host libraries race on
     # this (a reply glued to SEND OK), so the chip sees socket events this much later.
     latency: float = 0.02
+    sntp_port: int = 123
 
     def __post_init__(self):
         self._listeners: list[Callable[[WorldEvent], None]] = []
@@ -186,8 +188,14 @@ class World:
             options["reachable"] = tuple(policy["reachable"])
         if "bind" in servers:
             options["server_bind"] = servers["bind"]
-        if "latency" in data.get("network", {}):
-            options["latency"] = float(data["network"]["latency"])
+        network = data.get("network", {})
+        unknown = set(network) - {"latency", "sntp_port"}
+        if unknown:
+            raise ValueError(f"unknown network key(s): {', '.join(sorted(unknown))}")
+        if "latency" in network:
+            options["latency"] = float(network["latency"])
+        if "sntp_port" in network:
+            options["sntp_port"] = int(network["sntp_port"])
         if "mac" in data.get("modem", {}):
             options["mac"] = data["modem"]["mac"]
         return cls(**options)

@@ -54,8 +54,13 @@ def version(modem, request):
     return b"".join(line.encode("ascii") + b"\r\n" for line in lines) + OK_LINE
 
 
+def free_heap(modem) -> int:
+    """What the chip's heap has left: idle free heap less what plugins hold (TLS buffers, certificates)."""
+    return modem.profile.constants["free_heap"] - sum(modem.hook.atmodem_heap_used(modem=modem))
+
+
 def free_ram(modem, request):
-    return b"+SYSRAM:%d\r\n" % modem.profile.constants["free_heap"] + OK_LINE
+    return b"+SYSRAM:%d\r\n" % free_heap(modem) + OK_LINE
 
 
 def _stored_uart(modem) -> UartConfig:

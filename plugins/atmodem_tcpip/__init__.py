@@ -16,6 +16,7 @@ import logging
 from typing import Optional
 
 from atmodem import AtError, Command, Form, Match, Setting, hookimpl
+from atmodem.net import Link
 from atmodem.params import Params
 from atmodem.responses import ERROR, OK
 
@@ -342,22 +343,32 @@ def start(modem, request):
         raise AtError(b"no ip\r\n")
     if table.slots[index] is not None:
         raise AtError(b"ALREADY CONNECTED\r\n\r\n")
-    if kind != b"TCP" or modem.network is None:
-        raise AtError()  # UDP does not exist in ESP_ATMod; SSL arrives with the TLS plugin
+    link_type = None if kind == b"TCP" else modem.hook.atmodem_link_type(modem=modem, kind=kind)
+    if (kind != b"TCP" and link_type is None) or modem.network is None:
+        raise AtError()  # UDP does not exist in ESP_ATMod
+    if link_type is not None:
+        link_type.check(modem)
     operation = modem.block()
     started = modem.clock.now()
+    takes = modem.timing.connect + (link_type.delay(modem) if link_type else 0.0)
+    fail = b"connect fail\r\n" + ERROR + b"CLOSED\r\n"
 
     def finish(reply: bytes) -> None:
-        remaining = started + modem.timing.connect - modem.clock.now()
-        operation.later(max(0.0, remaining), operation.finish, reply)
+        operation.later(max(0.0, started + takes - modem.clock.now()), operation.finish, reply)
 
     def connected(link) -> None:
         table.connecting.discard(attempt)
         if link is None:
-            finish(b"connect fail\r\n" + ERROR + b"CLOSED\r\n")
-            return
-        if operation.done:
+            finish(fail)
+        elif operation.done:
             link.close()
+        else:
+            link.establish(lambda ok: established(link, ok))
+
+    def established(link, ok: bool) -> None:
+        if not ok or operation.done or table.slots[index] is not None:
+            link.close()
+            finish(fail)
             return
         table.install(index, link)
         finish(b"%d,CONNECT\r\n" % index + OK if table.mux() else b"CONNECT\r\n" + OK)
@@ -368,7 +379,8 @@ def start(modem, request):
             finish(b"DNS Fail\r\n" + ERROR + b"CLOSED\r\n")
             return
         nonlocal attempt
-        attempt = modem.network.connect(address, port, connected)
+        factory = link_type.factory(host.decode("latin-1")) if link_type else Link
+        attempt = modem.network.connect(address, port, connected, factory)
         if attempt is not None:
             table.connecting.add(attempt)
 

@@ -152,8 +152,10 @@ class Station:
         self.state = "connected"
         self.interface.up = True
         self.modem.urc(b"WIFI GOT IP\r\n")
+        by_command = self.join is not None
         self._outcome(OK)
         self.modem.interface_changed(self.interface)
+        self.modem.hook.atmodem_station_joined(modem=self.modem, by_command=by_command)
 
     def _failed(self, reason: int) -> None:
         self.state, self.ap = "idle", None

@@ -1,0 +1,42 @@
+"""Real servers on 127.0.0.1 for network tests: SNTP with a settable clock, TLS with a test PKI."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+
+NTP_TO_UNIX = 2208988800
+
+
+class SntpServer:
+    """Answers SNTP requests with ``self.time`` (Unix seconds), whatever the host's clock says."""
+
+    def __init__(self, when: float):
+        self.time = when
+        self.requests = 0
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                data, client = self.sock.recvfrom(512)
+            except OSError:
+                return
+            if len(data) < 48 or data[0] & 0x07 != 3:
+                continue
+            self.requests += 1
+            seconds = self.time + NTP_TO_UNIX
+            stamp = struct.pack("!II", int(seconds), int((seconds % 1) * 2**32))
+            reply = bytes([0x24, 2, 6, 0xEC]) + bytes(20) + data[40:48] + stamp + stamp
+            try:
+                self.sock.sendto(reply, client)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.sock.close()
