@@ -40,3 +40,56 @@ class SntpServer:
 
     def close(self) -> None:
         self.sock.close()
+
+
+class TlsServer:
+    """A TLS echo server on 127.0.0.1 presenting ``issued`` (and its chain).
+
+    Every connection first receives ``greeting`` (if any), then gets back what it sends.
+    ``handshakes`` counts completed handshakes, ``failures`` the failed ones.
+    """
+
+    def __init__(self, issued, folder, greeting: bytes = b"", context=None):
+        import ssl
+        if context is None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*issued.write(folder))
+        self.context = context
+        self.greeting = greeting
+        self.handshakes = 0
+        self.failures = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+
+    def _one(self, conn) -> None:
+        import ssl
+        conn.settimeout(10)
+        try:
+            tls = self.context.wrap_socket(conn, server_side=True)
+        except (ssl.SSLError, OSError):
+            self.failures += 1
+            conn.close()
+            return
+        self.handshakes += 1
+        try:
+            if self.greeting:
+                tls.sendall(self.greeting)
+            while data := tls.recv(65536):
+                tls.sendall(data)
+        except (ssl.SSLError, OSError):
+            pass
+        finally:
+            tls.close()
+
+    def close(self) -> None:
+        self.listener.close()

@@ -14,8 +14,8 @@ from support import Harness
 def test_built_in_plugins_come_through_the_entry_point_group():
     basic = installed()["basic"]
     assert (basic.distribution, basic.module.__name__) == ("atmodem", "atmodem_basic")
-    assert [p.name for p in plugin_set("esp_atmod-0.5.0").plugins] == ["basic", "wifi", "ethernet", "tcpip", "tls", "sntp"]
-    assert [p.name for p in plugin_set("esp_atmod-0.3.4").plugins] == ["basic", "wifi", "tcpip", "tls", "sntp"]
+    assert [p.name for p in plugin_set("esp_atmod-0.5.0").plugins] == ["basic", "wifi", "ethernet", "tcpip", "tls", "certs", "sntp"]
+    assert [p.name for p in plugin_set("esp_atmod-0.3.4").plugins] == ["basic", "wifi", "tcpip", "tls", "certs", "sntp"]
 
 
 def test_an_unknown_profile_is_named():
@@ -25,7 +25,7 @@ def test_an_unknown_profile_is_named():
 
 def test_a_disabled_plugin_takes_its_commands_with_it():
     plugins = PluginSet(get_profile("esp_atmod-0.5.0"), disabled={"basic", "tcpip"})
-    assert {e.plugin for e in plugins.table.entries} == {"wifi", "ethernet", "tls", "sntp"}
+    assert {e.plugin for e in plugins.table.entries} == {"wifi", "ethernet", "tls", "certs", "sntp"}
     assert plugins.table.match(b"AT+GMR\r\n") is None and plugins.table.match(b"AT+CIPSTATUS\r\n") is None
 
 
@@ -53,7 +53,7 @@ class TestThirdPartyPackage:
         plugins = PluginSet(get_profile("esp_atmod-0.5.0"))
         version = plugins.plugins[0].version
         assert [(p.name, p.distribution, p.version) for p in plugins.plugins] == [
-            *((name, "atmodem", version) for name in ("basic", "wifi", "ethernet", "tcpip", "tls", "sntp")),
+            *((name, "atmodem", version) for name in ("basic", "wifi", "ethernet", "tcpip", "tls", "certs", "sntp")),
             ("hello", "atmodem-hello", "1.2.3")]
         gmr = next(e for e in plugins.table.entries if e.command.name == "+GMR")
         assert (gmr.plugin, gmr.overrides) == ("hello", ("basic",))

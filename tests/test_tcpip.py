@@ -131,8 +131,6 @@ class TestStart:
         start(h, peer)
         assert h.send(b'AT+CIPSTART="TCP","127.0.0.1",%d\r\n' % peer.port) == b"ALREADY CONNECTED\r\n\r\n" + ERR
 
-    def test_ssl_without_tls_plugin(self, h):
-        assert h.send(b'AT+CIPSTART="SSL","127.0.0.1",443\r\n') == ERR
 
 
 class TestSend:

@@ -99,7 +99,7 @@ def atmodem_link_type(modem, kind):
     :param kind: the three type bytes of AT+CIPSTART, e.g. ``b"SSL"``
     :return: an object with ``check(modem)`` (raise ``AtError`` when a prerequisite is
         missing), ``delay(modem)`` (extra seconds the chip spends, e.g. the handshake) and
-        ``factory(host)`` giving the ``Link`` class factory for ``Network.connect``; or ``None``
+        ``factory(modem, host)`` giving the link factory for ``Network.connect``; or ``None``
     """
 
 

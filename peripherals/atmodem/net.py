@@ -183,12 +183,16 @@ class Link:
         if data:
             self._received(data)
         else:
-            self._pause_reading()
-            self.peer_closed = True
-            self._fail_send()
+            self._eof()
         if len(self.inbox) >= self.window:
             self._pause_reading()
         self.on_change(self)
+
+    def _eof(self) -> None:
+        """The peer closed (or reset) the connection."""
+        self._pause_reading()
+        self.peer_closed = True
+        self._fail_send()
 
     def _received(self, data: bytes) -> None:
         """Bytes from the socket; TLS overrides this to decrypt records."""

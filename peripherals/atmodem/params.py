@@ -37,6 +37,12 @@ class Params:
             raise AtError()
         return int(self.data[start:self.pos])
 
+    def single_number(self) -> int:
+        """The whole parameter list is one number (the common ``AT+X=n`` form)."""
+        value = self.number()
+        self.end()
+        return value
+
     def signed(self) -> int:
         """A number that may start with ``-`` (the few places the firmware allows it)."""
         negative = self.data.startswith(b"-", self.pos)

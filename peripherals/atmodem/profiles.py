@@ -41,7 +41,7 @@ FEATURES_050 = frozenset({
 ESP_ATMOD_050 = Profile(
     name="esp_atmod-0.5.0",
     description="ESP_ATMod 0.5.0 (default build, Arduino core 3.1.2)",
-    plugins=("basic", "wifi", "ethernet", "tcpip", "tls", "sntp"),
+    plugins=("basic", "wifi", "ethernet", "tcpip", "tls", "certs", "sntp"),
     line_buffer=200,
     features=FEATURES_050,
     constants={
@@ -72,7 +72,7 @@ ESP_ATMOD_034 = replace(
     ESP_ATMOD_050,
     name="esp_atmod-0.3.4",
     description="ESP_ATMod 0.3.4 (Arduino core 2.7.4)",
-    plugins=("basic", "wifi", "tcpip", "tls", "sntp"),   # Ethernet came with 0.5.0
+    plugins=("basic", "wifi", "tcpip", "tls", "certs", "sntp"),   # Ethernet came with 0.5.0
     line_buffer=100,
     features=frozenset(),
     constants={

@@ -47,6 +47,7 @@ TOML layout (every key optional)::
     [network]
     latency = 0.02                      # seconds from data on a socket to the chip noticing it
     sntp_port = 123                     # where the modem sends SNTP (tests cannot bind 123)
+    tls_time_scale = 1.0                # times the spec's handshake and probe durations (0: instant)
 
     [servers]
     bind = "127.0.0.1"                  # where AT+CIPSERVER listens on the host
@@ -152,6 +153,7 @@ class World:
     # this (a reply glued to SEND OK), so the chip sees socket events this much later.
     latency: float = 0.02
     sntp_port: int = 123
+    tls_time_scale: float = 1.0
 
     def __post_init__(self):
         self._listeners: list[Callable[[WorldEvent], None]] = []
@@ -189,13 +191,15 @@ class World:
         if "bind" in servers:
             options["server_bind"] = servers["bind"]
         network = data.get("network", {})
-        unknown = set(network) - {"latency", "sntp_port"}
+        unknown = set(network) - {"latency", "sntp_port", "tls_time_scale"}
         if unknown:
             raise ValueError(f"unknown network key(s): {', '.join(sorted(unknown))}")
         if "latency" in network:
             options["latency"] = float(network["latency"])
         if "sntp_port" in network:
             options["sntp_port"] = int(network["sntp_port"])
+        if "tls_time_scale" in network:
+            options["tls_time_scale"] = float(network["tls_time_scale"])
         if "mac" in data.get("modem", {}):
             options["mac"] = data["modem"]["mac"]
         return cls(**options)

@@ -143,9 +143,7 @@ def query_rf_mode(modem, request):
 
 
 def set_rf_mode(modem, request):
-    p = Params(request.args)
-    value = p.number()
-    p.end()
+    value = Params(request.args).single_number()
     if not 1 <= value <= 3:
         raise AtError()
     modem.settings.set(RF_MODE, value)

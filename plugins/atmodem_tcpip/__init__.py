@@ -149,6 +149,8 @@ class Links:
                 self.free(slot)
         self._accept()
         self._arm_idle_timer(timeout)
+        if any(slot is not None and slot.link.available > slot.reported for slot in self.slots):
+            self.schedule_poll()  # a TLS link offers its next record on the next pass
 
     def _arm_idle_timer(self, timeout: int) -> None:
         """Wake the poll at the next AT+CIPSTO deadline of a server link."""
@@ -259,9 +261,7 @@ def _length(p: Params) -> int:
 
 
 def _flag(args: bytes) -> int:
-    p = Params(args)
-    value = p.number()
-    p.end()
+    value = Params(args).single_number()
     if value > 1:
         raise AtError()
     return value
@@ -272,9 +272,7 @@ def _numeric_setting(setting: Setting, label: bytes, valid: range):
         return b"%s:%d\r\n" % (label, modem.settings.get(setting)) + OK
 
     def set_(modem, request):
-        p = Params(request.args)
-        value = p.number()
-        p.end()
+        value = Params(request.args).single_number()
         if value not in valid:
             raise AtError()
         modem.settings.set(setting, value)
@@ -379,7 +377,7 @@ def start(modem, request):
             finish(b"DNS Fail\r\n" + ERROR + b"CLOSED\r\n")
             return
         nonlocal attempt
-        factory = link_type.factory(host.decode("latin-1")) if link_type else Link
+        factory = link_type.factory(modem, host.decode("latin-1")) if link_type else Link
         attempt = modem.network.connect(address, port, connected, factory)
         if attempt is not None:
             table.connecting.add(attempt)
@@ -519,9 +517,7 @@ def close(modem, request):
         return b"CLOSED\r\n" + OK
     if request.form is not Form.SET:
         raise AtError()
-    p = Params(request.args)
-    index = p.number()
-    p.end()
+    index = Params(request.args).single_number()
     if index > SLOTS:
         raise AtError()
     if not table.mux():

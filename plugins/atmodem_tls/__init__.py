@@ -1,22 +1,50 @@
-"""TLS of ESP_ATMod (spec §6.4, §8): so far the receive-buffer size, AT+CIPSSLSIZE.
+"""TLS of ESP_ATMod (spec §6.4, §8): secure links with real TLS, authentication,
+the receive buffer and max-fragment-length, and the heap they cost.
 
-Secure links themselves (AT+CIPSTART="SSL"), authentication and MFLN build on
-the size kept here.
+A secure link is an ``ssl.SSLObject`` over two ``MemoryBIO``s on top of the TCP
+``Link``, so the model sees every record: a server that ignores MFLN and sends a
+record larger than a reduced buffer breaks the link as on the chip. TLS 1.2 at most
+(BearSSL has no 1.3); the SNI and the name checked in mode 2 are the AT+CIPSTART host
+string; mode 2 verifies the chain against the loaded certificates as trust anchors at
+the *modem's* clock (SNTP), not the host's.
 """
 
 from __future__ import annotations
 
-from atmodem import AtError, Command, Match, Setting, hookimpl
+import collections
+import hashlib
+import logging
+import ssl
+from typing import Callable, Optional
+
+from atmodem import AtError, Command, Form, Match, Setting, hookimpl
+from atmodem.net import Link
 from atmodem.params import Params
 from atmodem.responses import OK
+from atmodem_basic import CPU_FREQ
+from atmodem_certs import certificates
+from atmodem_sntp import modem_time
+from atmodem_tls import openssl
 
 NAMESPACE = "tls"
 SIZES = (512, 1024, 2048, 4096, 16384)
 BOOT_DEFAULT = 16384
+RECORD_OVERHEAD = 325        # BearSSL's receive buffer holds a record plus this (spec §8.5)
 
 # None until AT+CIPSSLSIZE was used this boot: the full 16384 bytes. An explicit 16384 is
 # stored as 0, which the TLS library clamps to its 512-byte minimum (spec §6.3 ⚠).
 BUFFER_SIZE = Setting(NAMESPACE, "buffer_size", default=None)
+AUTH_MODE = Setting(NAMESPACE, "auth_mode", default=0)
+FINGERPRINT = Setting(NAMESPACE, "fingerprint", default=None)   # 40 lower-case hex digits
+
+# The heap model (spec §8.5): about 40 KB free when idle; one link at the full buffer fits,
+# five at 512 do. Per link: receive buffer + record overhead + transmit buffer + contexts;
+# once: the crypto stack allocated at the first TLS use.
+TX_BUFFER = 597
+CONTEXTS = 4096
+CRYPTO_STACK = 6144
+
+log = logging.getLogger(__name__)
 
 
 def receive_buffer(modem) -> int:
@@ -27,16 +55,328 @@ def receive_buffer(modem) -> int:
     return value or 512
 
 
+def link_cost(buffer: int) -> int:
+    return buffer + RECORD_OVERHEAD + TX_BUFFER + CONTEXTS
+
+
+class TlsState:
+    """What TLS holds on the heap during one boot."""
+
+    def __init__(self, modem):
+        self.modem = modem
+        self.used_once = False
+        self.links: list["TlsLink"] = []
+
+    def heap(self) -> int:
+        live = [link for link in self.links if not link.closed]
+        self.links = live
+        return (CRYPTO_STACK if self.used_once else 0) + sum(link_cost(link.buffer) for link in live)
+
+
+def state(modem) -> TlsState:
+    return modem.runtime_of(NAMESPACE, TlsState)
+
+
+class TlsLink(Link):
+    """A TLS client connection over a TCP link."""
+
+    kind = "SSL"
+
+    def __init__(self, network, sock, remote, *, context: ssl.SSLContext, host: str, buffer: int,
+                 fingerprint: Optional[str]):
+        self.context = context
+        self.buffer = buffer
+        self.fingerprint = fingerprint
+        self.mfln = False
+        self.handshaken = False
+        self._incoming, self._outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = context.wrap_bio(self._incoming, self._outgoing, server_hostname=host)
+        self._established: Optional[Callable[[bool], None]] = None
+        self._header = bytearray()     # the next record header, as it arrives
+        self._record_left = 0          # bytes of the current record still to come
+        self._plain = collections.deque()  # sizes of the decrypted records waiting in the inbox
+        super().__init__(network, sock, remote)
+
+    # The chip's client offers one decrypted record at a time (spec §7.2: a TLS +IPD is at
+    # most one record), so "available" is what is left of the first record.
+
+    @property
+    def available(self) -> int:
+        return self._plain[0] if self._plain else 0
+
+    def read(self, size: int) -> bytes:
+        size = min(size, self.available)
+        if size:
+            self._plain[0] -= size
+            if not self._plain[0]:
+                self._plain.popleft()
+        return super().read(size)
+
+    # ---------------------------------------------------------------- handshake
+
+    def establish(self, done: Callable[[bool], None]) -> None:
+        self._established = done
+        self._handshake()
+
+    def _handshake(self) -> None:
+        try:
+            self.tls.do_handshake()
+        except ssl.SSLWantReadError:
+            self._flush()
+            return
+        except (ssl.SSLError, ssl.CertificateError, OSError) as exc:
+            log.info("TLS handshake with %s failed: %s", self.remote, exc)
+            self._flush()
+            self._conclude(False)
+            return
+        self._flush()
+        self.handshaken = True
+        self.mfln = openssl.negotiated_mfln(self.tls, self.context)
+        if self.fingerprint is not None:
+            leaf = self.tls.getpeercert(binary_form=True) or b""
+            if hashlib.sha1(leaf).hexdigest() != self.fingerprint:
+                log.info("TLS fingerprint of %s does not match", self.remote)
+                self._conclude(False)
+                return
+        self._conclude(True)
+        self._decrypt()
+
+    def _conclude(self, ok: bool) -> None:
+        done, self._established = self._established, None
+        if done is not None:
+            done(ok)
+
+    def _flush(self) -> None:
+        data = self._outgoing.read()
+        if data and not self.closed:
+            self._outbox += data
+            self._writable()
+
+    # ---------------------------------------------------------------- records in
+
+    def _received(self, data: bytes) -> None:
+        if not self._records_fit(data):
+            log.info("TLS record from %s larger than the %d-byte buffer: link broken", self.remote, self.buffer)
+            self.break_off()
+            self._conclude(False)
+            return
+        self._incoming.write(data)
+        if not self.handshaken:
+            if self._established is not None:
+                self._handshake()
+        else:
+            self._decrypt()
+
+    def _records_fit(self, data: bytes) -> bool:
+        """Walk the record headers: without MFLN, a record beyond the buffer cannot be received."""
+        position = 0
+        while position < len(data):
+            if self._record_left:
+                step = min(self._record_left, len(data) - position)
+                self._record_left -= step
+                position += step
+                continue
+            need = 5 - len(self._header)
+            self._header += data[position:position + need]
+            position += need
+            if len(self._header) == 5:
+                length = int.from_bytes(self._header[3:5], "big")
+                self._header.clear()
+                self._record_left = length
+                if length > self.buffer + RECORD_OVERHEAD:
+                    return False
+        return True
+
+    def _decrypt(self) -> None:
+        while True:
+            try:
+                chunk = self.tls.read(65536)
+            except ssl.SSLWantReadError:
+                return
+            except ssl.SSLZeroReturnError:
+                self._peer_gone()
+                return
+            except (ssl.SSLError, OSError) as exc:
+                log.info("TLS link to %s broke: %s", self.remote, exc)
+                self._peer_gone()
+                return
+            if not chunk:
+                self._peer_gone()
+                return
+            self.inbox += chunk
+            self._plain.append(len(chunk))
+
+    def _peer_gone(self) -> None:
+        self.peer_closed = True
+        self._pause_reading()
+
+    def _eof(self) -> None:
+        super()._eof()
+        self._conclude(False)  # a peer that leaves mid-handshake
+
+    # ---------------------------------------------------------------- records out
+
+    def _transmitted(self, data: bytes) -> bytes:
+        self.tls.write(data)
+        return self._outgoing.read()
+
+
+class SecureLinks:
+    """The ``atmodem_link_type`` answer for ``"SSL"``."""
+
+    def check(self, modem) -> None:
+        mode = modem.settings.get(AUTH_MODE)
+        if (mode == 1 and modem.settings.get(FINGERPRINT) is None) or (mode == 2 and not certificates(modem)):
+            raise AtError()  # the requirement went away since AT+CIPSSLAUTH (spec §8.2)
+
+    def delay(self, modem) -> float:
+        fast = modem.settings.get(CPU_FREQ) == 160  # AT+SYSCPUFREQ=160 nearly halves the handshake
+        return (modem.timing.handshake_fast if fast else modem.timing.handshake) * modem.world.tls_time_scale
+
+    def factory(self, modem, host: str):
+        buffer = receive_buffer(modem)
+        mode = modem.settings.get(AUTH_MODE)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.maximum_version = ssl.TLSVersion.TLSv1_2   # BearSSL: TLS 1.0-1.2
+        if mode == 2:
+            context.load_verify_locations(cadata="".join(c.pem for c in certificates(modem)))
+            context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN  # every loaded cert is a trust anchor
+            if not openssl.set_verify_time(context, int(modem_time(modem))):
+                log.warning("verifying at the host's clock: OpenSSL extensions unavailable")
+        else:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        if buffer < BOOT_DEFAULT:
+            openssl.request_mfln(context, buffer)
+        fingerprint = modem.settings.get(FINGERPRINT) if mode == 1 else None
+        tls = state(modem)
+
+        def make(network, sock, remote):
+            if tls.heap() + link_cost(buffer) + (0 if tls.used_once else CRYPTO_STACK) > \
+                    modem.profile.constants["free_heap"]:
+                log.info("TLS link to %s does not fit in the heap", remote)
+                raise OSError("out of heap for TLS buffers")
+            link = TlsLink(network, sock, remote, context=context, host=host, buffer=buffer,
+                           fingerprint=fingerprint)
+            tls.used_once = True
+            tls.links.append(link)
+            return link
+
+        return make
+
+
+# ---------------------------------------------------------------- AT+CIPSSLSIZE
+
+
 def set_buffer_size(modem, request):
-    p = Params(request.args)
-    size = p.number()
-    p.end()
+    size = Params(request.args).single_number()
     if size not in SIZES:
         raise AtError()
     modem.settings.set(BUFFER_SIZE, 0 if size == BOOT_DEFAULT else size)
     return OK
 
 
+# ---------------------------------------------------------------- AT+CIPSSLAUTH
+
+
+def query_auth(modem, request):
+    return b"+CIPSSLAUTH:%d\r\n" % modem.settings.get(AUTH_MODE) + OK
+
+
+def set_auth(modem, request):
+    mode = Params(request.args).single_number()
+    if mode > 2:
+        raise AtError()
+    if mode == 1 and modem.settings.get(FINGERPRINT) is None:
+        raise AtError(b"fp not valid\r\n")
+    if mode == 2 and not certificates(modem):
+        raise AtError(b"CA cert not loaded\r\n")
+    modem.settings.set(AUTH_MODE, mode)
+    return OK
+
+
+# ---------------------------------------------------------------- AT+CIPSSLFP
+
+
+def query_fingerprint(modem, request):
+    value = modem.settings.get(FINGERPRINT)
+    if value is None:
+        raise AtError(b"not valid\r\n")
+    pairs = ":".join(value[i:i + 2] for i in range(0, 40, 2))
+    return b'+CIPSSLFP:"%s"\r\n' % pairs.encode() + OK
+
+
+def set_fingerprint(modem, request):
+    # The firmware checks the whole line's length: 56 bytes for 40 digits, 75 with colons.
+    line = len(request.line)
+    text = request.args
+    if line == 56 and len(text) == 42 and text[:1] == b'"' and text[-1:] == b'"':
+        digits = text[1:-1]
+    elif line == 75 and len(text) == 61 and text[:1] == b'"' and text[-1:] == b'"':
+        body = text[1:-1]
+        if any(body[i] != 0x3A for i in range(2, 59, 3)):
+            raise AtError()
+        digits = bytes(b for i, b in enumerate(body) if i % 3 != 2)
+    else:
+        raise AtError()
+    try:
+        value = bytes.fromhex(digits.decode("ascii")).hex()
+    except (ValueError, UnicodeDecodeError):
+        raise AtError() from None
+    if len(value) != 40:
+        raise AtError()
+    modem.settings.set(FINGERPRINT, value)
+    return OK
+
+
+# ---------------------------------------------------------------- AT+CIPSSLSTA
+
+
+def query_mfln_status(modem, request):
+    from atmodem_tcpip import links
+    if not modem.interfaces.sta.up:
+        raise AtError(b"NOT CONNECTED\r\n")
+    table = links(modem)
+    if request.form not in (Form.EXECUTE, Form.SET):
+        raise AtError()
+    if table.mux():
+        if request.form is not Form.SET:
+            raise AtError(b"MUX=1\r\n")
+        index = Params(request.args).single_number()
+        if index > 4:
+            raise AtError()
+    else:
+        if request.form is not Form.EXECUTE:
+            raise AtError(b"MUX=0\r\n")
+        index = 0
+    slot = table.get(index)
+    if slot is None or not slot.link.connected:
+        raise AtError(b"NOT OPENED\r\n")
+    if not isinstance(slot.link, TlsLink):
+        raise AtError(b"NOT A SSL\r\n")
+    return b"+CIPSSLSTA:%d\r\n" % slot.link.mfln + OK
+
+
+# ---------------------------------------------------------------- hooks
+
+
 @hookimpl
 def atmodem_commands(profile):
-    return [Command("+CIPSSLSIZE", Match.QUERY_SET, set=set_buffer_size, summary="TLS receive buffer size")]
+    return [
+        Command("+CIPSSLSIZE", Match.QUERY_SET, set=set_buffer_size, summary="TLS receive buffer size"),
+        Command("+CIPSSLAUTH", Match.QUERY_SET, query=query_auth, set=set_auth, summary="TLS authentication mode"),
+        Command("+CIPSSLFP", Match.QUERY_SET, query=query_fingerprint, set=set_fingerprint,
+                summary="server certificate SHA-1"),
+        Command("+CIPSSLSTA", Match.NO_CHECK, fallback=query_mfln_status, summary="MFLN accepted on a link"),
+    ]
+
+
+@hookimpl
+def atmodem_link_type(modem, kind):
+    return SecureLinks() if kind == b"SSL" else None
+
+
+@hookimpl
+def atmodem_heap_used(modem):
+    tls = modem.runtime.get(NAMESPACE)
+    return tls.heap() if tls is not None else 0

@@ -247,9 +247,7 @@ def query_mode(modem, request):
 
 
 def set_mode(modem, request):
-    p = Params(request.args)
-    mode = p.number()
-    p.end()
+    mode = Params(request.args).single_number()
     if mode > AP_STA:
         raise AtError()
     modem.settings.set(MODE, mode, save=request.saves)
@@ -453,9 +451,7 @@ def query_autoconnect(modem, request):
 
 
 def set_autoconnect(modem, request):
-    p = Params(request.args)
-    value = p.number()
-    p.end()
+    value = Params(request.args).single_number()
     if value > 1:
         raise AtError()
     modem.settings.set(AUTOCONNECT, value, save=True)

@@ -1,0 +1,261 @@
+"""Secure links with real TLS against servers on 127.0.0.1 (spec §8, §6.4), verified at the
+modem's SNTP clock, whatever the host's clock says."""
+
+import calendar
+import hashlib
+
+import pytest
+
+from atmodem.world import AccessPoint, World
+from pki import Pki
+from servers import SntpServer, TlsServer
+from support import Harness
+
+OK = b"\r\nOK\r\n"
+ERR = b"\r\nERROR\r\n"
+FAIL = b"connect fail\r\n" + ERR + b"CLOSED\r\n"
+INSIDE = calendar.timegm((2026, 6, 1, 12, 0, 0))
+
+
+@pytest.fixture(scope="module")
+def pki():
+    return Pki()
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return tmp_path_factory.mktemp("pki")
+
+
+@pytest.fixture
+def sntp():
+    server = SntpServer(INSIDE)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def serve(pki, folder):
+    servers = []
+
+    def start(issued, **options):
+        servers.append(TlsServer(issued, folder, **options))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def modem(sntp, synced=True) -> Harness:
+    world = World(access_points=[AccessPoint("atmodem-lab", "atmodem-pass")],
+                  hosts={"tls.test": "127.0.0.1", "other.test": "127.0.0.1", "pool.ntp.org": "127.0.0.1"},
+                  sntp_port=sntp.port)
+    h = Harness(world=world)
+    h.join()  # AT+CWJAP starts SNTP
+    if synced:
+        h.pump(lambda: h.modem.runtime["sntp"].now() > 57600)
+    return h
+
+
+def upload(h: Harness, pem: bytes) -> bytes:
+    assert h.send(b"AT+CIPSSLCERT\r\n") == b"\r\nOK\r\n>"
+    return h.send(pem)
+
+
+def connect(h: Harness, port: int, host: bytes = b"tls.test") -> bytes:
+    return h.send(b'AT+CIPSTART="SSL","%s",%d\r\n' % (host, port))
+
+
+class TestModes:
+    def test_mode_0_connects_to_anything_and_moves_data(self, pki, sntp, serve):
+        h = modem(sntp)
+        for issued in (pki.leaf, pki.expired, pki.self_signed, pki.unknown_ca):
+            server = serve(issued, greeting=b"hello")
+            assert connect(h, server.port) == b"CONNECT\r\n" + OK
+            assert h.wait_for(b"hello") == b"\r\n+IPD,5:hello"
+            assert h.send(b"AT+CIPSEND=4\r\n") == b"OK\r\n> "
+            assert h.send(b"ping") == b"\r\nRecv 4 bytes\r\n\r\nSEND OK\r\n"
+            assert h.wait_for(b"ping") == b"\r\n+IPD,4:ping"
+            assert h.send(b"AT+CIPSTATUS\r\n").startswith(b'STATUS:3\r\n+CIPSTATUS:0,"SSL","127.0.0.1",')
+            assert h.send(b"AT+CIPCLOSE\r\n") == b"CLOSED\r\n" + OK
+
+    def test_mode_1_fingerprint(self, pki, sntp, serve):
+        h = modem(sntp)
+        server = serve(pki.leaf)
+        digest = hashlib.sha1(pki.leaf.der).hexdigest()
+        assert h.send(b"AT+CIPSSLAUTH=1\r\n") == b"fp not valid\r\n" + ERR
+        assert h.send(b'AT+CIPSSLFP="%s"\r\n' % digest.upper().encode()) == OK
+        assert h.send(b"AT+CIPSSLFP?\r\n") == b'+CIPSSLFP:"%s"\r\n' % ":".join(
+            digest[i:i + 2] for i in range(0, 40, 2)).encode() + OK   # lower case, with colons
+        assert h.send(b"AT+CIPSSLAUTH=1\r\n") == OK
+        assert connect(h, server.port) == b"CONNECT\r\n" + OK
+        h.send(b"AT+CIPCLOSE\r\n")
+        other = hashlib.sha1(pki.expired.der).hexdigest()
+        colons = ":".join(other[i:i + 2] for i in range(0, 40, 2))
+        assert h.send(b'AT+CIPSSLFP="%s"\r\n' % colons.encode()) == OK
+        assert connect(h, server.port) == FAIL
+
+    def test_mode_2_chain_name_and_dates(self, pki, sntp, serve):
+        h = modem(sntp)
+        assert h.send(b"AT+CIPSSLAUTH=2\r\n") == b"CA cert not loaded\r\n" + ERR
+        assert upload(h, pki.root.pem).endswith(OK)
+        assert h.send(b"AT+CIPSSLAUTH=2\r\n") == OK
+        assert h.send(b"AT+CIPSSLAUTH?\r\n") == b"+CIPSSLAUTH:2\r\n" + OK
+        good = serve(pki.leaf, greeting=b"ok")
+        assert connect(h, good.port) == b"CONNECT\r\n" + OK
+        assert h.wait_for(b"ok") == b"\r\n+IPD,2:ok"
+        h.send(b"AT+CIPCLOSE\r\n")
+        for issued in (pki.expired, pki.future, pki.unknown_ca, pki.self_signed):
+            assert connect(h, serve(issued).port) == FAIL
+        assert connect(h, serve(pki.wrong_host).port) == FAIL
+        assert connect(h, good.port, b"127.0.0.1") == b"CONNECT\r\n" + OK  # the IP is in the SAN
+
+    def test_mode_2_wrong_name(self, pki, sntp, serve):
+        h = modem(sntp)
+        upload(h, pki.root.pem)
+        h.send(b"AT+CIPSSLAUTH=2\r\n")
+        assert connect(h, serve(pki.leaf).port, b"other.test") == FAIL
+
+    def test_an_intermediate_is_a_trust_anchor(self, pki, sntp, serve):
+        h = modem(sntp)
+        upload(h, pki.intermediate.pem)
+        h.send(b"AT+CIPSSLAUTH=2\r\n")
+        assert connect(h, serve(pki.leaf).port) == b"CONNECT\r\n" + OK
+
+    def test_requirement_gone_at_cipstart_is_plain_error(self, pki, sntp, serve):
+        h = modem(sntp)
+        upload(h, pki.root.pem)
+        h.send(b"AT+CIPSSLAUTH=2\r\n")
+        assert h.send(b"AT+CIPSSLCERT=DELETE,1\r\n") == b"+CIPSSLCERT,1:deleted\r\n" + OK
+        assert connect(h, serve(pki.leaf).port) == ERR
+
+
+class TestModemClock:
+    @pytest.mark.parametrize("when,expected", [
+        (calendar.timegm((2025, 6, 1, 0, 0, 0)), FAIL),          # before the leaf's validity
+        (INSIDE, b"CONNECT\r\n" + OK),
+        (calendar.timegm((2028, 6, 1, 0, 0, 0)), FAIL),          # after it
+    ])
+    def test_validity_at_the_sntp_time(self, pki, serve, when, expected):
+        sntp = SntpServer(when)
+        try:
+            h = modem(sntp)
+            upload(h, pki.root.pem)
+            h.send(b"AT+CIPSSLAUTH=2\r\n")
+            assert connect(h, serve(pki.leaf).port) == expected
+        finally:
+            sntp.close()
+
+    def test_before_sntp_everything_fails_in_mode_2(self, pki, serve):
+        sntp = SntpServer(INSIDE)
+        sntp.close()  # never answers: the modem stays in 1970
+        h = modem(sntp, synced=False)
+        upload(h, pki.root.pem)
+        h.send(b"AT+CIPSSLAUTH=2\r\n")
+        assert connect(h, serve(pki.leaf).port) == FAIL
+
+
+class TestLinks:
+    def test_passive_mode_and_mux(self, pki, sntp, serve):
+        h = modem(sntp)
+        h.send(b"AT+CIPMUX=1\r\n")
+        h.send(b"AT+CIPRECVMODE=1\r\n")
+        server = serve(pki.leaf, greeting=b"x" * 3000)
+        assert h.send(b'AT+CIPSTART=3,"SSL","tls.test",%d\r\n' % server.port) == b"3,CONNECT\r\n" + OK
+        h.pump(lambda: b"+IPD,3,3000\r\n" in h.out)
+        h.take()
+        assert h.send(b"AT+CIPRECVDATA=3,2048\r\n") == b"\r\n+CIPRECVDATA,2048:" + b"x" * 2048 + OK
+        assert h.send(b"AT+CIPRECVLEN?\r\n") == b"+CIPRECVLEN:0,0,0,952,0\r\n" + OK
+
+    def test_handshake_takes_the_spec_time(self, pki, sntp, serve):
+        h = modem(sntp)
+        server = serve(pki.leaf)
+        h.modem.feed(b'AT+CIPSTART="SSL","tls.test",%d\r\n' % server.port)
+        h.pump(lambda: server.handshakes == 1, horizon=0)
+        assert h.advance(1.55) == b""       # 0.1 s connect + 1.5 s handshake at 80 MHz
+        assert h.advance(0.1) == b"CONNECT\r\n" + OK
+        h.send(b"AT+CIPCLOSE\r\n")
+        h.send(b"AT+SYSCPUFREQ=160\r\n")
+        h.modem.feed(b'AT+CIPSTART="SSL","tls.test",%d\r\n' % server.port)
+        h.pump(lambda: server.handshakes == 2, horizon=0)
+        assert h.advance(0.85) == b""
+        assert h.advance(0.1) == b"CONNECT\r\n" + OK
+
+    def test_heap_one_link_at_full_buffer_five_at_512(self, pki, sntp, serve):
+        h = modem(sntp)
+        h.send(b"AT+CIPMUX=1\r\n")
+        server = serve(pki.leaf)
+        idle = int(h.send(b"AT+SYSRAM?\r\n").split(b":")[1].split(b"\r")[0])
+        assert h.send(b'AT+CIPSTART=0,"SSL","tls.test",%d\r\n' % server.port) == b"0,CONNECT\r\n" + OK
+        used = idle - int(h.send(b"AT+SYSRAM?\r\n").split(b":")[1].split(b"\r")[0])
+        assert used > 16384
+        assert h.send(b'AT+CIPSTART=1,"SSL","tls.test",%d\r\n' % server.port) == b"connect fail\r\n" + ERR + b"CLOSED\r\n"
+        h.send(b"AT+CIPCLOSE=0\r\n")
+        h.send(b"AT+CIPSSLSIZE=512\r\n")
+        for index in range(5):
+            assert h.send(b'AT+CIPSTART=%d,"SSL","tls.test",%d\r\n' % (index, server.port)) == \
+                b"%d,CONNECT\r\n" % index + OK
+
+
+class TestMfln:
+    def test_status_on_a_small_buffer(self, pki, sntp, serve):
+        h = modem(sntp)
+        assert h.send(b"AT+CIPSSLSTA\r\n") == b"NOT OPENED\r\n" + ERR
+        h.send(b"AT+CIPSSLSIZE=1024\r\n")
+        server = serve(pki.leaf, greeting=b"y" * 5000)
+        assert connect(h, server.port) == b"CONNECT\r\n" + OK
+        assert h.send(b"AT+CIPSSLSTA\r\n").startswith(b"+CIPSSLSTA:1\r\n")
+        h.pump(lambda: h.out.count(b"y") >= 5000)
+        assert h.take().count(b"+IPD,") >= 5  # records of at most 1024 bytes
+
+    def test_status_errors(self, pki, sntp, serve):
+        h = modem(sntp)
+        assert h.send(b"AT+CIPSSLSTA=0\r\n") == b"MUX=0\r\n" + ERR
+        h.send(b"AT+CIPMUX=1\r\n")
+        assert h.send(b"AT+CIPSSLSTA\r\n") == b"MUX=1\r\n" + ERR
+        from support import Peer
+        peer = Peer()
+        h.send(b'AT+CIPSTART=1,"TCP","127.0.0.1",%d\r\n' % peer.port)
+        assert h.send(b"AT+CIPSSLSTA=1\r\n") == b"NOT A SSL\r\n" + ERR
+        assert h.send(b"AT+CIPSSLSTA=?\r\n") == ERR
+        peer.close()
+        h.send(b"AT+CWQAP\r\n")
+        assert h.send(b"AT+CIPSSLSTA=1\r\n") == b"NOT CONNECTED\r\n" + ERR
+
+
+class TestBadInput:
+    @pytest.mark.parametrize("value", [b'"%s"' % (b"0" * 39 + b"g"), b'"%s"' % (b"0" * 39), b"0" * 40,
+                                       b'"%s"' % b":".join([b"00"] * 19 + [b"0g"]), b'"%s"x' % (b"0" * 40)])
+    def test_bad_fingerprints(self, sntp, value):
+        h = modem(sntp, synced=False)
+        assert h.send(b"AT+CIPSSLFP=" + value + b"\r\n") == ERR
+        assert h.send(b"AT+CIPSSLFP?\r\n") == b"not valid\r\n" + ERR
+
+    def test_server_resetting_mid_handshake(self, sntp):
+        import socket
+        import threading
+        listener = socket.create_server(("127.0.0.1", 0))
+
+        def reset():
+            conn, _ = listener.accept()
+            conn.recv(100)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            conn.close()
+
+        threading.Thread(target=reset, daemon=True).start()
+        h = modem(sntp, synced=False)
+        assert connect(h, listener.getsockname()[1]) == FAIL
+        assert h.send(b"AT\r\n") == OK
+        listener.close()
+
+    def test_server_sending_an_alert(self, pki, sntp, serve, folder):
+        import ssl
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*pki.leaf.write(folder))
+        context.minimum_version = ssl.TLSVersion.TLSv1_3  # the modem offers 1.2 at most: protocol_version alert
+        server = serve(pki.leaf, context=context)
+        h = modem(sntp, synced=False)
+        assert connect(h, server.port) == FAIL
+        assert server.failures == 1
+        assert h.send(b"AT\r\n") == OK
