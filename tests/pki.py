@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa as rsa_keys
 from cryptography.x509.oid import NameOID
 
 
@@ -20,7 +20,7 @@ def utc(year, month=1, day=1) -> datetime.datetime:
 @dataclass
 class Issued:
     cert: x509.Certificate
-    key: ec.EllipticCurvePrivateKey
+    key: object
     chain: tuple = ()   # the certificates a server sends after this one
 
     @property
@@ -42,8 +42,8 @@ class Issued:
 
 
 def issue(common_name: str, issuer: Issued | None, *, ca: bool, start, end, hosts=(),
-          printable: bool = True) -> Issued:
-    key = ec.generate_private_key(ec.SECP256R1())
+          printable: bool = True, rsa: bool = False) -> Issued:
+    key = rsa_keys.generate_private_key(65537, 2048) if rsa else ec.generate_private_key(ec.SECP256R1())
     name_attr = x509.NameAttribute(NameOID.COMMON_NAME, common_name,
                                    x509.name._ASN1Type.PrintableString if printable else x509.name._ASN1Type.UTF8String)
     subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "atmodem tests"), name_attr])

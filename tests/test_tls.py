@@ -259,3 +259,58 @@ class TestBadInput:
         assert connect(h, server.port) == FAIL
         assert server.failures == 1
         assert h.send(b"AT\r\n") == OK
+
+
+@pytest.fixture(scope="module")
+def rsa_leaf(pki):
+    from pki import issue, utc
+    return issue("tls.test", pki.intermediate, ca=False, start=utc(2026), end=utc(2027),
+                 hosts=("tls.test", "127.0.0.1"), rsa=True)
+
+
+class TestMflnProbe:
+
+    def test_openssl_server_accepts(self, pki, sntp, serve):
+        h = modem(sntp, synced=False)
+        server = serve(pki.leaf)
+        for size in (512, 1024, 2048, 4096):
+            assert h.send(b'AT+CIPSSLMFLN="tls.test",%d,%d\r\n' % (server.port, size)) == b"+CIPSSLMFLN:TRUE\r\n" + OK
+
+    def test_tlslite_server_does_not(self, pki, sntp, rsa_leaf):
+        from servers import TlsliteServer
+        server = TlsliteServer(rsa_leaf, greeting=b"z" * 3000)
+        try:
+            h = modem(sntp, synced=False)
+            assert h.send(b'AT+CIPSSLMFLN="tls.test",%d,512\r\n' % server.port) == b"+CIPSSLMFLN:FALSE\r\n" + OK
+            # full buffer: fine, records of any size fit
+            assert connect(h, server.port) == b"CONNECT\r\n" + OK
+            assert h.wait_for(b"z" * 3000).endswith(b"z" * 3000)
+            assert h.send(b"AT+CIPSSLSTA\r\n") == b"+CIPSSLSTA:0\r\n" + OK
+            h.send(b"AT+CIPCLOSE\r\n")
+            # 512 bytes without MFLN: the server's large records cannot be received
+            h.send(b"AT+CIPSSLSIZE=512\r\n")
+            assert connect(h, server.port) == FAIL
+        finally:
+            server.close()
+
+    def test_unreachable_is_false(self, sntp):
+        h = modem(sntp, synced=False)
+        import socket
+        with socket.create_server(("127.0.0.1", 0)) as probe:
+            port = probe.getsockname()[1]
+        assert h.send(b'AT+CIPSSLMFLN="tls.test",%d,512\r\n' % port) == b"+CIPSSLMFLN:FALSE\r\n" + OK
+        assert h.send(b'AT+CIPSSLMFLN="nowhere.test",443,512\r\n') == b"+CIPSSLMFLN:FALSE\r\n" + OK
+
+    @pytest.mark.parametrize("args,reply", [
+        (b'tls.test,443,512', ERR), (b'"tls.test,443,512', b"HOSTNAME ERROR\r\n\r\n" + ERR),
+        (b'"tls.test",x,512', ERR), (b'"tls.test",443', b"SIZE ERROR\r\n\r\n" + ERR),
+        (b'"tls.test",443,300', b"SIZE ERROR\r\n\r\n" + ERR), (b'"tls.test",443,512x', b"SIZE ERROR\r\n\r\n" + ERR),
+    ])
+    def test_errors(self, sntp, args, reply):
+        h = modem(sntp, synced=False)
+        assert h.send(b"AT+CIPSSLMFLN=" + args + b"\r\n") == reply
+
+    def test_no_ap(self):
+        h = Harness()
+        h.send(b"ATE0\r\n")
+        assert h.send(b'AT+CIPSSLMFLN="tls.test",443,512\r\n') == b"NO AP\r\n" + ERR

@@ -24,7 +24,7 @@ from atmodem.responses import OK
 from atmodem_basic import CPU_FREQ
 from atmodem_certs import certificates
 from atmodem_sntp import modem_time
-from atmodem_tls import openssl
+from atmodem_tls import openssl, probe
 
 NAMESPACE = "tls"
 SIZES = (512, 1024, 2048, 4096, 16384)
@@ -357,6 +357,79 @@ def query_mfln_status(modem, request):
     return b"+CIPSSLSTA:%d\r\n" % slot.link.mfln + OK
 
 
+# ---------------------------------------------------------------- AT+CIPSSLMFLN
+
+
+PROBE_TIMEOUT = 5.0
+
+
+def probe_mfln(modem, request):
+    args = request.args
+    if request.form is not Form.SET or not args.startswith(b'"'):
+        raise AtError()
+    end = args.find(b'",', 1)
+    if end < 0:
+        raise AtError(b"HOSTNAME ERROR\r\n\r\n")
+    host = args[1:end].decode("latin-1")
+    p = Params(args[end + 2:])
+    port = p.number()
+    if port > 65535:
+        raise AtError()
+    try:
+        p.comma()
+        size = p.single_number()
+    except AtError:
+        raise AtError(b"SIZE ERROR\r\n\r\n") from None
+    if size not in probe.MFLN_CODES:
+        raise AtError(b"SIZE ERROR\r\n\r\n")
+    if not modem.interfaces.sta.up or modem.interfaces.eth.up:
+        raise AtError(b"NO AP\r\n")  # ⚠ the firmware's inverted Ethernet test (spec §11)
+    operation = modem.block()
+    started = modem.clock.now()
+    least = modem.timing.mfln_probe * modem.world.tls_time_scale
+    answer = bytearray()
+    state = {"link": None, "timer": None, "answered": False}
+
+    def finish(accepted: bool) -> None:
+        if state["answered"]:
+            return
+        state["answered"] = True
+        if state["timer"] is not None:
+            state["timer"].cancel()
+        if state["link"] is not None:
+            state["link"].close()
+        if not operation.done:
+            reply = b"+CIPSSLMFLN:%s\r\n" % (b"TRUE" if accepted else b"FALSE") + OK
+            operation.later(max(0.0, started + least - modem.clock.now()), operation.finish, reply)
+
+    def changed(link) -> None:
+        answer.extend(link.read(link.available))
+        verdict = probe.server_accepts(bytes(answer))
+        if verdict is not None or link.peer_closed:
+            finish(bool(verdict))
+
+    def connected(link) -> None:
+        if link is None or operation.done:
+            finish(False)
+            return
+        state["link"] = link
+        link.on_change = changed
+        link.send(probe.client_hello(host, size), lambda ok: ok or finish(False))
+
+    def resolved(address) -> None:
+        if address is None:
+            finish(False)  # unreachable counts as FALSE
+        else:
+            modem.network.connect(address, port, connected)
+
+    state["timer"] = modem.clock.call_later(PROBE_TIMEOUT, finish, False)
+    if modem.network is None:
+        finish(False)
+    else:
+        modem.network.resolve(host, resolved)
+    return operation
+
+
 # ---------------------------------------------------------------- hooks
 
 
@@ -368,6 +441,7 @@ def atmodem_commands(profile):
         Command("+CIPSSLFP", Match.QUERY_SET, query=query_fingerprint, set=set_fingerprint,
                 summary="server certificate SHA-1"),
         Command("+CIPSSLSTA", Match.NO_CHECK, fallback=query_mfln_status, summary="MFLN accepted on a link"),
+        Command("+CIPSSLMFLN", Match.QUERY_SET, set=probe_mfln, summary="probe a server for MFLN"),
     ]
 
 
