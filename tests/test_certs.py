@@ -72,6 +72,17 @@ class TestUpload:
         assert h.send(b"AT+CIPSSLCERT?\r\n") == ERR
         assert h.send(b"AT\r\n") == OK
 
+    def test_truncated_pem(self, h, pki):
+        pem = pki.root.pem
+        start_upload(h)
+        cut = pem[:200] + pem[pem.index(b"-----END"):]
+        assert h.send(cut) == b"\r\nRead %d bytes\r\nLoading certificate failed\r\n" % len(cut.rstrip(b"\n")) + ERR
+
+    def test_binary_garbage(self, h):
+        start_upload(h)
+        assert h.send(b"-----BEGIN\xff\x80garbage") == ERR
+        assert h.send(b"AT\r\n") == OK
+
     def test_nul_is_stored(self, h, pki):
         start_upload(h)
         pem = pki.root.pem

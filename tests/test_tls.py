@@ -3,6 +3,8 @@ modem's SNTP clock, whatever the host's clock says."""
 
 import calendar
 import hashlib
+import re
+import ssl
 
 import pytest
 
@@ -157,6 +159,36 @@ class TestModemClock:
 
 
 class TestLinks:
+    def test_sni_is_the_cipstart_host(self, pki, sntp, folder):
+        seen = []
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*pki.leaf.write(folder))
+        context.sni_callback = lambda tls, name, ctx: seen.append(name)
+        server = TlsServer(pki.leaf, folder, context=context)
+        h = modem(sntp)
+        assert connect(h, server.port) == b"CONNECT\r\n" + OK
+        h.send(b"AT+CIPCLOSE\r\n")
+        assert connect(h, server.port, b"127.0.0.1") == b"CONNECT\r\n" + OK
+        assert seen == ["tls.test", None]  # no SNI for an IP literal
+        server.close()
+
+    def test_mode_2_passive(self, pki, sntp, serve):
+        h = modem(sntp)
+        upload(h, pki.root.pem)
+        h.send(b"AT+CIPSSLAUTH=2\r\n")
+        h.send(b"AT+CIPRECVMODE=1\r\n")
+        assert connect(h, serve(pki.leaf, greeting=b"secret").port) == b"CONNECT\r\n" + OK
+        assert h.wait_for(b"+IPD,6\r\n") == b"\r\n+IPD,6\r\n"
+        assert h.send(b"AT+CIPRECVDATA=100\r\n") == b"\r\n+CIPRECVDATA,6:secret" + OK
+
+    def test_world_can_make_handshakes_instant(self, pki, sntp, serve):
+        h = modem(sntp)
+        h.world.tls_time_scale = 0
+        server = serve(pki.leaf)
+        h.modem.feed(b'AT+CIPSTART="SSL","tls.test",%d\r\n' % server.port)
+        h.pump(lambda: server.handshakes == 1, horizon=0)
+        assert h.advance(0.15) == b"CONNECT\r\n" + OK
+
     def test_passive_mode_and_mux(self, pki, sntp, serve):
         h = modem(sntp)
         h.send(b"AT+CIPMUX=1\r\n")
@@ -199,15 +231,30 @@ class TestLinks:
 
 
 class TestMfln:
-    def test_status_on_a_small_buffer(self, pki, sntp, serve):
+    @pytest.mark.parametrize("size", [512, 1024, 2048, 4096])
+    def test_small_buffers_negotiate_and_get_small_records(self, pki, sntp, serve, size):
         h = modem(sntp)
         assert h.send(b"AT+CIPSSLSTA\r\n") == b"NOT OPENED\r\n" + ERR
-        h.send(b"AT+CIPSSLSIZE=1024\r\n")
-        server = serve(pki.leaf, greeting=b"y" * 5000)
+        h.send(b"AT+CIPSSLSIZE=%d\r\n" % size)
+        server = serve(pki.leaf, greeting=b"y" * 10000)
         assert connect(h, server.port) == b"CONNECT\r\n" + OK
         assert h.send(b"AT+CIPSSLSTA\r\n").startswith(b"+CIPSSLSTA:1\r\n")
-        h.pump(lambda: h.out.count(b"y") >= 5000)
-        assert h.take().count(b"+IPD,") >= 5  # records of at most 1024 bytes
+        h.pump(lambda: h.out.count(b"y") >= 10000)
+        sizes = [int(n) for n in re.findall(rb"\+IPD,(\d+):", h.take())]
+        assert sum(sizes) == 10000 and max(sizes) <= size  # one +IPD per record, none beyond the buffer
+
+    def test_full_buffer_asks_for_nothing(self, pki, sntp, serve):
+        h = modem(sntp)
+        assert connect(h, serve(pki.leaf).port) == b"CONNECT\r\n" + OK
+        assert h.send(b"AT+CIPSSLSTA\r\n") == b"+CIPSSLSTA:0\r\n" + OK
+
+    def test_without_the_openssl_extensions_mfln_is_unsupported(self, pki, sntp, serve, monkeypatch):
+        from atmodem_tls import openssl
+        monkeypatch.setattr(openssl, "available", False)
+        h = modem(sntp)
+        h.send(b"AT+CIPSSLSIZE=4096\r\n")
+        assert connect(h, serve(pki.leaf).port) == b"CONNECT\r\n" + OK
+        assert h.send(b"AT+CIPSSLSTA\r\n") == b"+CIPSSLSTA:0\r\n" + OK
 
     def test_status_errors(self, pki, sntp, serve):
         h = modem(sntp)
