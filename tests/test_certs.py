@@ -190,3 +190,8 @@ class TestBoot:
         h.wait_for(b"ready\r\n")
         h.send(b"ATE0\r\n")
         assert h.send(b"AT+CIPSSLCERT?\r\n").startswith(b"+CIPSSLCERT,1:")
+
+
+def test_a_nul_before_the_pem_fails_the_parse(h, pki):
+    start_upload(h)
+    assert h.send(b"\x00" + pki.root.pem).endswith(b"Loading certificate failed\r\n" + ERR)

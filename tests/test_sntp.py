@@ -98,3 +98,15 @@ def test_unanswered_servers_leave_the_clock_alone():
     h.join()
     h.advance(60)
     assert h.send(b"AT+CIPSNTPTIME?\r\n").endswith(b"1970\nOK\r\n")
+
+
+def test_huge_time_zones_wrap_like_a_c_int(server):
+    h = modem(server)
+    assert h.send(b"AT+CIPSNTPCFG=1,99999999999999\r\n") == OK
+    assert h.send(b"AT+CIPSNTPCFG?\r\n").startswith(b"+CIPSNTPCFG:1,276447231")
+    assert h.send(b"AT+CIPSNTPTIME?\r\n").endswith(b"\nOK\r\n")
+
+
+def test_server_names_take_no_escapes(server):
+    h = modem(server)
+    assert h.send(b'AT+CIPSNTPCFG=1,0,"a\\"b"\r\n') == ERR

@@ -361,3 +361,90 @@ class TestMflnProbe:
         h = Harness()
         h.send(b"ATE0\r\n")
         assert h.send(b'AT+CIPSSLMFLN="tls.test",443,512\r\n') == b"NO AP\r\n" + ERR
+
+
+class TestReviewedEdges:
+    @pytest.fixture
+    def silent(self):
+        import socket
+        import threading
+        listener = socket.create_server(("127.0.0.1", 0))
+        accepted = []
+
+        def hold():
+            while True:
+                try:
+                    accepted.append(listener.accept()[0])  # and never say a word
+                except OSError:
+                    return
+
+        threading.Thread(target=hold, daemon=True).start()
+        yield listener.getsockname()[1], accepted
+        listener.close()
+        for conn in accepted:
+            conn.close()
+
+    def test_a_silent_tls_server_gives_connect_fail(self, sntp, silent):
+        port, _ = silent
+        h = modem(sntp, synced=False)
+        h.modem.feed(b'AT+CIPSTART="SSL","tls.test",%d\r\n' % port)
+        assert h.advance(6.5) == b""          # 0.1 connect + 1.5 handshake + 5 s of waiting
+        assert h.advance(0.2) == FAIL
+        assert h.send(b"AT\r\n") == OK
+
+    def test_a_reset_mid_handshake_closes_the_connection(self, sntp, silent):
+        port, accepted = silent
+        h = modem(sntp, synced=False)
+        h.modem.feed(b'AT+CIPSTART="SSL","tls.test",%d\r\n' % port)
+        h.pump(lambda: accepted, horizon=0)
+        h.reactor.poll(0.05)
+        h.modem.power_on()  # a power cycle: the UART is not read during the command
+        h.wait_for(b"ready\r\n")
+        accepted[0].settimeout(5)
+        data = accepted[0].recv(4096)  # the ClientHello, then the end: FIN from the reset
+        while data:
+            data = accepted[0].recv(4096)
+        assert data == b""
+
+    def test_malformed_server_hello_is_false(self, sntp):
+        import socket
+        import threading
+        listener = socket.create_server(("127.0.0.1", 0))
+
+        def answer():
+            conn, _ = listener.accept()
+            conn.recv(4096)
+            body = b"\x03\x03" + bytes(32) + b"\x00" + b"\xc0\x2f" + b"\x00" + b"\x00\x10" + b"\x00\x01"
+            message = b"\x02" + len(body).to_bytes(3, "big") + body
+            conn.sendall(b"\x16\x03\x03" + len(message).to_bytes(2, "big") + message)
+            conn.close()
+
+        threading.Thread(target=answer, daemon=True).start()
+        h = modem(sntp, synced=False)
+        reply = h.send(b'AT+CIPSSLMFLN="tls.test",%d,512\r\n' % listener.getsockname()[1])
+        assert reply == b"+CIPSSLMFLN:FALSE\r\n" + OK
+        listener.close()
+
+    def test_host_names_openssl_refuses_go_without_sni(self, pki, sntp, serve):
+        long_label = b"a" * 64 + b".test"
+        h = modem(sntp)
+        h.world.map_host(long_label.decode(), "127.0.0.1")
+        server = serve(pki.leaf)
+        assert connect(h, server.port, long_label) == b"CONNECT\r\n" + OK
+        h.send(b"AT+CIPCLOSE\r\n")
+        assert h.send(b'AT+CIPSSLMFLN="%s",%d,512\r\n' % (long_label, server.port)) == b"+CIPSSLMFLN:TRUE\r\n" + OK
+
+    def test_certificates_count_against_the_heap(self, pki, sntp, serve):
+        from pki import issue, utc
+        h = modem(sntp)
+        h.send(b"AT+CIPSSLCERTMAX=12\r\n")
+        for n in range(12):  # about 10 KB of certificates
+            assert h.send(b"AT+CIPSSLCERT\r\n") == b"\r\nOK\r\n>"
+            h.send(issue("Heavy Root %d" % n, None, ca=True, start=utc(2025), end=utc(2035), rsa=True).pem)
+        h.send(b"AT+CIPMUX=1\r\n")
+        h.send(b"AT+CIPSSLSIZE=512\r\n")
+        server = serve(pki.leaf)
+        replies = [h.send(b'AT+CIPSTART=%d,"SSL","tls.test",%d\r\n' % (i, server.port)) for i in range(5)]
+        free = int(h.send(b"AT+SYSRAM?\r\n").split(b":")[1].split(b"\r")[0])
+        assert free >= 0
+        assert replies[-1] == FAIL and replies[0] == b"0,CONNECT\r\n" + OK

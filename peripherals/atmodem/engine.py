@@ -58,6 +58,7 @@ class Timing:
     scan: float = 2.0           # AT+CWLAP
     connect: float = 0.1        # AT+CIPSTART (TCP), at least
     send_timeout: float = 5.0   # AT+CIPSEND: a peer not taking the data gives SEND FAIL
+    connect_timeout: float = 5.0  # AT+CIPSTART: a peer (or TLS server) that never answers: connect fail
     resolve: float = 0.05       # AT+CIPDOMAIN, at least
     eth_link: float = 0.5       # Ethernet cable to +ETH_CONNECTED, and again to +ETH_GOT_IP
     handshake: float = 1.5      # AT+CIPSTART="SSL": the TLS handshake at 80 MHz, on top of connect

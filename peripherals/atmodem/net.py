@@ -258,6 +258,8 @@ class Link:
         self._fail_send()
         self.sock.close()
 
+    cancel = close  # abandoning a link is closing it (as Connecting.cancel abandons an attempt)
+
     def break_off(self) -> None:
         """The route went away (AP lost, cable pulled): the link dies as if reset."""
         if not self.closed and not self.peer_closed:

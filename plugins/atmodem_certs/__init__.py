@@ -112,7 +112,8 @@ class CertStore:
                 continue
             cert = parse_one(data)
             if cert is None:
-                # On the chip this also ends setup early (no 'ready'): a fault for the fault plugin.
+                # On the chip this also ends setup early, without 'ready' (spec §4). The model
+                # carries on; a fault-injection plugin is the place for the early end.
                 self._boot_error(f"Failed to add {name} to the certificates list")
             elif cert in self.certs:
                 self.modem.write(b"\nTried to load already existing certificate\r\n" + ERROR)
@@ -176,7 +177,7 @@ class Upload:
 
     def _complete(self):
         read = b"\r\nRead %d bytes\r\n" % self.received
-        cert = parse_one(bytes(self.stored))
+        cert = parse_one(bytes(self.stored).split(b"\0", 1)[0])  # a NUL ends the C string (spec §16.4)
         if cert is None:
             return read + b"Loading certificate failed\r\n" + ERROR, True  # ⚠ stays in upload mode
         certs = certificates(self.modem)

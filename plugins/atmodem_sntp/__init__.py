@@ -105,13 +105,28 @@ class SntpClient:
             self.socket = None
 
 
+def _int32(value: int) -> int:
+    return (value + 2**31) % 2**32 - 2**31
+
+
+def _shifted(modem) -> int:
+    """The modem's time plus the time zone, as the firmware's 32-bit arithmetic computes it."""
+    return int(modem_time(modem)) + _int32(modem.settings.get(TIMEZONE) * 3600)
+
+
+def _gmtime(seconds: int) -> time.struct_time:
+    try:
+        return time.gmtime(seconds)
+    except (OverflowError, OSError, ValueError):
+        return time.gmtime(0)  # beyond what a calendar can show: the model shows the epoch
+
+
 def _clock_set(modem) -> bool:
     return bool(modem.settings.get(ENABLED)) and modem_time(modem) > SET_AFTER
 
 
 def _local(modem) -> time.struct_time:
-    seconds = modem_time(modem) + modem.settings.get(TIMEZONE) * 3600 if _clock_set(modem) else 0
-    return time.gmtime(int(seconds))
+    return _gmtime(_shifted(modem) if _clock_set(modem) else 0)
 
 
 # ---------------------------------------------------------------- AT+CIPSNTPCFG
@@ -137,11 +152,11 @@ def set_config(modem, request):
     if enable != 1:
         raise AtError()
     p.comma()
-    timezone = p.signed()  # ⚠ no range check (spec §6.3)
+    timezone = _int32(p.signed())  # ⚠ no range check (spec §6.3): the C int just wraps
     servers = []
     while not p.at_end() and len(servers) < 3:
         p.comma()
-        name = p.string(modem.profile.constants.get("string_max", 200))
+        name = p.string(modem.profile.constants.get("string_max", 200), escapes=False)
         if not name:
             raise AtError()
         servers.append(name.decode("latin-1"))
@@ -166,8 +181,8 @@ def query_time(modem, request):
 def query_lobo_time(modem, request):
     if not _clock_set(modem):
         return b"+SNTPTIME:Enable SNTP first (AT+CIPSNTPCFG)\r\n" + ERROR
-    seconds = int(modem_time(modem)) + modem.settings.get(TIMEZONE) * 3600
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(seconds))
+    seconds = _shifted(modem)
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", _gmtime(seconds))
     return b"+SNTPTIME:%d,%s\r\n" % (seconds, stamp.encode()) + OK_LINE
 
 

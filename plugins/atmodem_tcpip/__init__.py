@@ -350,21 +350,37 @@ def start(modem, request):
     started = modem.clock.now()
     takes = modem.timing.connect + (link_type.delay(modem) if link_type else 0.0)
     fail = b"connect fail\r\n" + ERROR + b"CLOSED\r\n"
+    opening = {"link": None, "answered": False}
 
     def finish(reply: bytes) -> None:
+        if opening["answered"]:
+            return
+        opening["answered"] = True
+        deadline.cancel()
         operation.later(max(0.0, started + takes - modem.clock.now()), operation.finish, reply)
+
+    def give_up() -> None:
+        # Nothing answered in time: the chip's client gives up with "connect fail" (spec §6.3).
+        for work in (attempt, lookup):
+            if work is not None:
+                work.cancel()
+                table.connecting.discard(work)
+        if opening["link"] is not None:
+            opening["link"].close()
+        finish(fail)
 
     def connected(link) -> None:
         table.connecting.discard(attempt)
         if link is None:
             finish(fail)
-        elif operation.done:
+        elif opening["answered"]:
             link.close()
         else:
+            opening["link"] = link
             link.establish(lambda ok: established(link, ok))
 
     def established(link, ok: bool) -> None:
-        if not ok or operation.done or table.slots[index] is not None:
+        if not ok or opening["answered"] or table.slots[index] is not None:
             link.close()
             finish(fail)
             return
@@ -373,6 +389,8 @@ def start(modem, request):
 
     def resolved(address: Optional[str]) -> None:
         table.connecting.discard(lookup)
+        if opening["answered"]:
+            return
         if address is None:
             finish(b"DNS Fail\r\n" + ERROR + b"CLOSED\r\n")
             return
@@ -385,6 +403,7 @@ def start(modem, request):
     attempt = None
     lookup = _Lookup()
     table.connecting.add(lookup)
+    deadline = modem.clock.call_later(modem.timing.connect_timeout + takes, give_up)
     modem.network.resolve(host.decode("latin-1"), lookup.guard(resolved))
     return operation
 

@@ -21,7 +21,7 @@ from atmodem import AtError, Command, Form, Match, Setting, hookimpl
 from atmodem.net import Link
 from atmodem.params import Params
 from atmodem.responses import OK
-from atmodem_basic import CPU_FREQ
+from atmodem_basic import CPU_FREQ, free_heap
 from atmodem_certs import certificates
 from atmodem_sntp import modem_time
 from atmodem_tls import openssl, probe
@@ -66,6 +66,15 @@ class TlsState:
         self.modem = modem
         self.used_once = False
         self.links: list["TlsLink"] = []
+        self.probes: set = set()   # AT+CIPSSLMFLN connections and attempts in progress
+
+    def shutdown(self) -> None:
+        """A reset: links still in their handshake belong to no slot yet; close them here."""
+        for link in self.links:
+            link.close()
+        for work in list(self.probes):
+            work.cancel()
+        self.probes.clear()
 
     def heap(self) -> int:
         live = [link for link in self.links if not link.closed]
@@ -73,7 +82,7 @@ class TlsState:
         return (CRYPTO_STACK if self.used_once else 0) + sum(link_cost(link.buffer) for link in live)
 
 
-def state(modem) -> TlsState:
+def tls_state(modem) -> TlsState:
     return modem.runtime_of(NAMESPACE, TlsState)
 
 
@@ -90,7 +99,13 @@ class TlsLink(Link):
         self.mfln = False
         self.handshaken = False
         self._incoming, self._outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-        self.tls = context.wrap_bio(self._incoming, self._outgoing, server_hostname=host)
+        try:
+            self.tls = context.wrap_bio(self._incoming, self._outgoing, server_hostname=host)
+        except ValueError:
+            if context.check_hostname:
+                raise  # mode 2 cannot check a name OpenSSL will not take: connect fail
+            # The chip passes any host string on; OpenSSL refuses some (IDNA): go without SNI.
+            self.tls = context.wrap_bio(self._incoming, self._outgoing, server_hostname=None)
         self._established: Optional[Callable[[bool], None]] = None
         self._header = bytearray()     # the next record header, as it arrives
         self._record_left = 0          # bytes of the current record still to come
@@ -249,11 +264,10 @@ class SecureLinks:
         if buffer < BOOT_DEFAULT:
             openssl.request_mfln(context, buffer)
         fingerprint = modem.settings.get(FINGERPRINT) if mode == 1 else None
-        tls = state(modem)
+        tls = tls_state(modem)
 
         def make(network, sock, remote):
-            if tls.heap() + link_cost(buffer) + (0 if tls.used_once else CRYPTO_STACK) > \
-                    modem.profile.constants["free_heap"]:
+            if link_cost(buffer) + (0 if tls.used_once else CRYPTO_STACK) > free_heap(modem):
                 log.info("TLS link to %s does not fit in the heap", remote)
                 raise OSError("out of heap for TLS buffers")
             link = TlsLink(network, sock, remote, context=context, host=host, buffer=buffer,
@@ -388,7 +402,8 @@ def probe_mfln(modem, request):
     started = modem.clock.now()
     least = modem.timing.mfln_probe * modem.world.tls_time_scale
     answer = bytearray()
-    state = {"link": None, "timer": None, "answered": False}
+    state = {"link": None, "timer": None, "answered": False, "attempt": None}
+    probes = tls_state(modem).probes
 
     def finish(accepted: bool) -> None:
         if state["answered"]:
@@ -396,8 +411,10 @@ def probe_mfln(modem, request):
         state["answered"] = True
         if state["timer"] is not None:
             state["timer"].cancel()
-        if state["link"] is not None:
-            state["link"].close()
+        for work in (state["link"], state["attempt"]):
+            if work is not None:
+                probes.discard(work)
+                work.cancel()
         if not operation.done:
             reply = b"+CIPSSLMFLN:%s\r\n" % (b"TRUE" if accepted else b"FALSE") + OK
             operation.later(max(0.0, started + least - modem.clock.now()), operation.finish, reply)
@@ -409,18 +426,28 @@ def probe_mfln(modem, request):
             finish(bool(verdict))
 
     def connected(link) -> None:
-        if link is None or operation.done:
+        probes.discard(state["attempt"])
+        state["attempt"] = None
+        if link is not None and state["answered"]:
+            link.close()  # too late: the answer is given
+            return
+        if link is None:
             finish(False)
             return
         state["link"] = link
+        probes.add(link)
         link.on_change = changed
         link.send(probe.client_hello(host, size), lambda ok: ok or finish(False))
 
     def resolved(address) -> None:
+        if state["answered"]:
+            return
         if address is None:
             finish(False)  # unreachable counts as FALSE
         else:
-            modem.network.connect(address, port, connected)
+            state["attempt"] = modem.network.connect(address, port, connected)
+            if state["attempt"] is not None:
+                probes.add(state["attempt"])
 
     state["timer"] = modem.clock.call_later(PROBE_TIMEOUT, finish, False)
     if modem.network is None:
@@ -448,6 +475,13 @@ def atmodem_commands(profile):
 @hookimpl
 def atmodem_link_type(modem, kind):
     return SecureLinks() if kind == b"SSL" else None
+
+
+@hookimpl
+def atmodem_shutdown(modem):
+    tls = modem.runtime.get(NAMESPACE)
+    if tls is not None:
+        tls.shutdown()
 
 
 @hookimpl

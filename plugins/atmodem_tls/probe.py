@@ -28,7 +28,7 @@ def _u16_list(values) -> bytes:
 def client_hello(host: str, size: int) -> bytes:
     extensions = b""
     if host and not host.replace(".", "").isdigit():
-        name = host.encode("idna")
+        name = host.encode("latin-1")  # the host string as typed, as BearSSL sends it
         entry = b"\x00" + struct.pack("!H", len(name)) + name
         extensions += _extension(0, struct.pack("!H", len(entry)) + entry)
     extensions += _extension(1, bytes([MFLN_CODES[size]]))
@@ -60,13 +60,13 @@ def server_accepts(data: bytes) -> Optional[bool]:
         position += 2 + 1                          # cipher suite, compression
         if position + 2 > len(message):
             return False                           # no extensions at all
-        end = position + 2 + struct.unpack("!H", message[position:position + 2])[0]
+        end = min(len(message), position + 2 + struct.unpack("!H", message[position:position + 2])[0])
         position += 2
         while position + 4 <= end:
             kind, size = struct.unpack("!HH", message[position:position + 4])
             if kind == 1:
                 return True
             position += 4 + size
-    except IndexError:
+    except (IndexError, struct.error):
         return False
     return False
