@@ -247,7 +247,10 @@ class Modem:
         return Pending(self, busy=False)
 
     def runtime_of(self, name: str, factory: Callable[["Modem"], Any]) -> Any:
-        """A plugin's per-boot object, made by ``factory(modem)`` on first use after a reset."""
+        """A plugin's per-boot object, made by ``factory(modem)`` on first use after a reset.
+
+        At the next reset (or ``power_off``) its ``shutdown()``, if it has one, is called.
+        """
         obj = self.runtime.get(name)
         if obj is None:
             obj = self.runtime[name] = factory(self)
@@ -448,6 +451,13 @@ class Modem:
             self.hook.atmodem_shutdown(modem=self)
         except Exception:
             log.exception("shutdown hook failed")
+        for name, obj in self.runtime.items():
+            stop = getattr(obj, "shutdown", None)
+            try:
+                if stop is not None:
+                    stop()
+            except Exception:
+                log.exception("shutting down %s failed", name)
         self.runtime.clear()
         self.interfaces = Interfaces()
 

@@ -68,7 +68,8 @@ def atmodem_shutdown(modem):
     """The chip is about to reset or power off: close sockets, cancel timers.
 
     Called before every boot (power-on included) and by ``modem.power_off()``.
-    ``modem.runtime`` still holds this boot's objects; it is emptied afterwards.
+    ``modem.runtime`` still holds this boot's objects; it is emptied afterwards. A runtime
+    object with a ``shutdown()`` method needs no hook: the engine calls it.
     """
 
 

@@ -54,7 +54,7 @@ class EthernetPort:
     def _after(self, delay, callback) -> None:
         self._timers.append(self.modem.clock.call_later(delay, callback))
 
-    def cancel(self) -> None:
+    def shutdown(self) -> None:
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
@@ -67,7 +67,7 @@ class EthernetPort:
             self._after(self.modem.timing.eth_link, self.cable_in)
 
     def cable_in(self) -> None:
-        self.cancel()
+        self.shutdown()
         self.linked = True
         self.modem.urc(b"+ETH_CONNECTED\r\n")
         self._after(self.modem.timing.eth_link, self.address)
@@ -90,7 +90,7 @@ class EthernetPort:
         self.modem.interface_changed(self.interface)
 
     def cable_out(self) -> None:
-        self.cancel()
+        self.shutdown()
         was_up = self.interface.up
         if self.linked:
             self.linked = False
@@ -185,12 +185,6 @@ def atmodem_boot(modem):
     if built_in(modem):
         port(modem).start()
 
-
-@hookimpl
-def atmodem_shutdown(modem):
-    eth = modem.runtime.get(NAMESPACE)
-    if eth is not None:
-        eth.cancel()
 
 
 @hookimpl

@@ -205,9 +205,3 @@ def atmodem_station_joined(modem, by_command):
     if by_command and modem.settings.get(ENABLED) and modem_time(modem) < SET_AFTER:
         client(modem).start()
 
-
-@hookimpl
-def atmodem_shutdown(modem):
-    running = modem.runtime.get(NAMESPACE)
-    if running is not None:
-        running.shutdown()

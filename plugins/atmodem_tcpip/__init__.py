@@ -721,12 +721,6 @@ def atmodem_commands(profile):
     return commands
 
 
-@hookimpl
-def atmodem_shutdown(modem):
-    table = modem.runtime.get(NAMESPACE)
-    if table is not None:
-        table.shutdown()
-
 
 @hookimpl
 def atmodem_interface_changed(modem, interface):

@@ -477,12 +477,6 @@ def atmodem_link_type(modem, kind):
     return SecureLinks() if kind == b"SSL" else None
 
 
-@hookimpl
-def atmodem_shutdown(modem):
-    tls = modem.runtime.get(NAMESPACE)
-    if tls is not None:
-        tls.shutdown()
-
 
 @hookimpl
 def atmodem_heap_used(modem):

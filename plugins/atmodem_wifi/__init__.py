@@ -666,12 +666,6 @@ def atmodem_boot(modem):
         sta.start(saved)
 
 
-@hookimpl
-def atmodem_shutdown(modem):
-    sta = modem.runtime.get(NAMESPACE)
-    if sta is not None:
-        sta.shutdown()
-
 
 @hookimpl
 def atmodem_world_event(modem, event):
