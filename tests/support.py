@@ -26,6 +26,14 @@ BYTE_TIME = 10 / 115200
 HORIZON = 60.0
 LONG_JUMP = 0.5
 
+
+def grace(jump: float) -> float:
+    """Real seconds to let peers in other threads answer before simulated time jumps ``jump``.
+
+    Long jumps are where a late answer would turn into a timeout (SNTP, connect, send).
+    """
+    return min(0.05, jump / 100) if jump > LONG_JUMP else 0.0
+
 JOIN = b'AT+CWJAP="%s","%s"\r\n' % (DEFAULT_SSID.encode(), DEFAULT_PASSWORD.encode())
 
 
@@ -69,7 +77,8 @@ class Harness:
             due = self.clock.next_due()
             if due is not None and due <= limit:
                 # Before a long jump, real peers (threads, other processes) get a moment to answer.
-                if due - self.clock.now() > LONG_JUMP and self.reactor.poll(0.01):
+                wait = grace(due - self.clock.now())
+                if wait and self.reactor.poll(wait):
                     continue
                 self.clock.advance(due - self.clock.now())
                 continue
@@ -112,7 +121,8 @@ class Harness:
             due = self.clock.next_due()
             if due is None or due > target:
                 break
-            if due - self.clock.now() > LONG_JUMP and self.reactor.poll(0.01):
+            wait = grace(due - self.clock.now())
+            if wait and self.reactor.poll(wait):
                 continue
             self.clock.advance(due - self.clock.now())
         self.clock.advance(target - self.clock.now())
