@@ -18,7 +18,7 @@ from atmodem.params import Params
 from atmodem.responses import OK
 from atmodem.state import EEPROM
 from atmodem.world import format_mac, parse_mac
-from atmodem_wifi import DHCP, DHCP_ETH, address_lines, parse_address
+from atmodem_wifi import DHCP, DHCP_ETH, address_report, parse_address
 
 NAMESPACE = "ethernet"
 IPv4 = ipaddress.IPv4Address
@@ -124,14 +124,8 @@ def set_mac(modem, request):
 
 def query_address(modem, request):
     _require(modem)
-    prefix = b"+CIPETH" + request.suffix.encode()
     interface = modem.interfaces.eth
-    if not interface.up or interface.ip == ZERO:
-        return address_lines(prefix, ZERO, ZERO, ZERO) + OK
-    if request.suffix == "_DEF":
-        stored = modem.settings.stored(STATIC) or ["0.0.0.0"] * 3
-        return address_lines(prefix, *stored) + OK
-    return address_lines(prefix, interface.ip, interface.gateway, interface.netmask) + OK
+    return address_report(request, b"+CIPETH", interface, interface.up, modem.settings.stored(STATIC))
 
 
 def set_address(modem, request):

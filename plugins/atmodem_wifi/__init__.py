@@ -161,8 +161,7 @@ class Station:
         self.state, self.ap = "idle", None
         self.modem.urc(b"WIFI DISCONNECT (%d)\r\n" % reason)
         self._outcome(b"\r\n+CWJAP:%d\r\nFAIL\r\n" % FAIL_CODE.get(reason, 4))
-        if self.auto_reconnect and self.config:
-            self._after(self.modem.timing.reconnect, self.retry)
+        self._retry_later()
 
     def _outcome(self, reply: bytes) -> None:
         join, self.join = self.join, None
@@ -193,6 +192,10 @@ class Station:
     def lost(self, reason: int) -> None:
         """The AP went away under us; the SDK retries while auto-reconnect is on."""
         self.leave(reason)
+        self._retry_later()
+
+    def _retry_later(self) -> None:
+        """The SDK tries again while auto-reconnect is on or an AT+CWJAP still waits."""
         if (self.auto_reconnect or self.join) and self.config:
             self._after(self.modem.timing.reconnect, self.retry)
 
@@ -498,16 +501,20 @@ def parse_address(modem, args: bytes) -> list[str]:
     return [str(ip), str(gateway), str(netmask)]
 
 
-def query_sta_address(modem, request):
-    _mode_check(modem, AP)
-    prefix = b"+CIPSTA" + request.suffix.encode()
-    interface = modem.interfaces.sta
-    if station(modem).state != "connected" or interface.ip == ZERO:
+def address_report(request, name: bytes, interface, usable: bool, stored) -> bytes:
+    """AT+CIPSTA? / AT+CIPETH?: zeros unless the interface is up with an address; _DEF the saved one."""
+    prefix = name + request.suffix.encode()
+    if not usable or interface.ip == ZERO:
         return address_lines(prefix, ZERO, ZERO, ZERO) + OK
     if request.suffix == "_DEF":
-        stored = modem.settings.stored(STA_STATIC) or ["0.0.0.0"] * 3
-        return address_lines(prefix, *stored) + OK
+        return address_lines(prefix, *(stored or ["0.0.0.0"] * 3)) + OK
     return address_lines(prefix, interface.ip, interface.gateway, interface.netmask) + OK
+
+
+def query_sta_address(modem, request):
+    _mode_check(modem, AP)
+    return address_report(request, b"+CIPSTA", modem.interfaces.sta, station(modem).state == "connected",
+                          modem.settings.stored(STA_STATIC))
 
 
 def set_sta_address(modem, request):
