@@ -55,6 +55,15 @@ class TestStart:
         assert h.take() == b""
         assert h.advance(0.06) == b"CONNECT\r\n" + OK
 
+    def test_forwarded_port(self, h, peer):
+        # The firmware dials the address and port it was built for; the world sends the link to the test server.
+        h.world.map_host("www.atmodem.test", "127.0.0.9")
+        h.world.forward_port("127.0.0.9", 443, "127.0.0.1", peer.port)
+        assert h.send(b'AT+CIPSTART="TCP","www.atmodem.test",443\r\n') == b"CONNECT\r\n" + OK
+        peer.accept().sendall(b"hi")
+        assert h.wait_for(b"hi") == b"\r\n+IPD,2:hi"
+        assert h.send(b"AT+CIPSTATUS\r\n").startswith(b'STATUS:3\r\n+CIPSTATUS:0,"TCP","127.0.0.9",443,')
+
     def test_host_name_from_the_world(self, h, peer):
         h.world.map_host("api.example.test", "127.0.0.1")
         assert h.send(b'AT+CIPSTART="TCP","api.example.test",%d\r\n' % peer.port) == b"CONNECT\r\n" + OK

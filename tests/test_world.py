@@ -40,6 +40,7 @@ reachable = ["127.0.0.0/8"]
 
 [network]
 latency = 0.005
+forward = { "127.0.0.9:443" = "127.0.0.1:40443" }
 
 [servers]
 ports = { 333 = 0 }
@@ -58,6 +59,7 @@ def test_load(tmp_path):
     assert world.lookup("10.1.2.3") == "10.1.2.3" and world.lookup("::1") is None  # IPv4 only
     assert world.may_reach("127.0.0.10") and not world.may_reach("192.0.2.1") and not world.may_reach("::1")
     assert world.latency == 0.005 and world.server_ports == {333: 0}
+    assert world.route("127.0.0.9", 443) == ("127.0.0.1", 40443) and world.route("127.0.0.9", 80) == ("127.0.0.9", 80)
     assert world.mac_bytes == bytes.fromhex("5ccf7f000001")
 
 
@@ -67,6 +69,7 @@ def test_load(tmp_path):
     ("[[access_point]]\nssid = 'x'\ncolour = 'red'\n", "unknown AccessPoint key"),
     ("[[access_point]]\nssid = 'x'\njoin_outcome = 'maybe'\n", "unknown join_outcome"),
     ("[dns\n", "Expected"),
+    ("[network]\nforward = { '127.0.0.1' = '127.0.0.1:1' }\n", "expected ADDRESS:PORT"),
 ])
 def test_bad_worlds_are_named(tmp_path, text, message):
     path = tmp_path / "world.toml"
@@ -86,8 +89,9 @@ def test_events_reach_subscribers():
     world.unplug_cable()
     world.plug_cable()
     world.map_host("x.test", "127.0.0.2")
+    world.forward_port("127.0.0.2", 80, "127.0.0.1", 8080)
     assert [e.kind for e in seen] == ["ap_removed", "ap_restored", "rssi_changed", "cable_unplugged",
-                                      "cable_plugged", "host_mapped"]
+                                      "cable_plugged", "host_mapped", "port_forwarded"]
     with pytest.raises(KeyError):
         world.remove_ap("nope")
 

@@ -327,11 +327,12 @@ class Connecting:
         self.network = network
         self.done = done
         self.factory = factory
-        self.remote = (address, port)
-        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        self.remote = (address, port)   # what the modem dialled, and reports
+        target = network.world.route(address, port)
+        family = socket.AF_INET6 if ":" in target[0] else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_STREAM)
         _prepare(self.sock)
-        code = self.sock.connect_ex(self.remote)
+        code = self.sock.connect_ex(target)
         if code in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
             network.reactor.add_writer(self.sock.fileno(), self._writable)
         else:
@@ -435,8 +436,9 @@ class Network:
 
         ``factory(network, sock, remote)`` makes the link once connected (TLS passes its own).
         """
-        if not self.world.may_reach(address):
-            log.info("policy: %s is not reachable from the modem", address)
+        target = self.world.route(address, port)[0]
+        if not self.world.may_reach(target):
+            log.info("policy: %s is not reachable from the modem", target)
             self.reactor.call_soon_threadsafe(done, None)
             return None
         return Connecting(self, address, port, done, factory)

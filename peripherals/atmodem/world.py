@@ -48,6 +48,7 @@ TOML layout (every key optional)::
     latency = 0.02                      # seconds from data on a socket to the chip noticing it
     sntp_port = 123                     # where the modem sends SNTP (tests cannot bind 123)
     tls_time_scale = 1.0                # times the spec's handshake and probe durations (0: instant)
+    forward = { "127.0.0.1:443" = "127.0.0.1:40443" }   # where a link to address:port really goes
 
     [servers]
     bind = "127.0.0.1"                  # where AT+CIPSERVER listens on the host
@@ -154,6 +155,8 @@ class World:
     latency: float = 0.02
     sntp_port: int = 123
     tls_time_scale: float = 1.0
+    # A firmware dials the port it was built for (443); a test server cannot own that port.
+    forward: dict[tuple[str, int], tuple[str, int]] = field(default_factory=dict)
 
     def __post_init__(self):
         self._listeners: list[Callable[[WorldEvent], None]] = []
@@ -191,7 +194,7 @@ class World:
         if "bind" in servers:
             options["server_bind"] = servers["bind"]
         network = data.get("network", {})
-        unknown = set(network) - {"latency", "sntp_port", "tls_time_scale"}
+        unknown = set(network) - {"latency", "sntp_port", "tls_time_scale", "forward"}
         if unknown:
             raise ValueError(f"unknown network key(s): {', '.join(sorted(unknown))}")
         if "latency" in network:
@@ -200,6 +203,8 @@ class World:
             options["sntp_port"] = int(network["sntp_port"])
         if "tls_time_scale" in network:
             options["tls_time_scale"] = float(network["tls_time_scale"])
+        if "forward" in network:
+            options["forward"] = {_endpoint(k): _endpoint(v) for k, v in network["forward"].items()}
         if "mac" in data.get("modem", {}):
             options["mac"] = data["modem"]["mac"]
         return cls(**options)
@@ -225,6 +230,10 @@ class World:
             return str(ipaddress.IPv4Address(name))  # the ESP8266 build has no IPv6
         except ValueError:
             return None
+
+    def route(self, address: str, port: int) -> tuple[str, int]:
+        """Where a link the modem opens to ``address:port`` really connects."""
+        return self.forward.get((address, port), (address, port))
 
     def may_reach(self, address: str) -> bool:
         try:
@@ -292,6 +301,18 @@ class World:
     def map_host(self, name: str, address: str) -> None:
         self.hosts[name.lower()] = address
         self._emit("host_mapped", name)
+
+    def forward_port(self, address: str, port: int, to_address: str, to_port: int) -> None:
+        """Send later links to ``address:port`` to ``to_address:to_port`` instead."""
+        self.forward[(address, port)] = (to_address, to_port)
+        self._emit("port_forwarded", (address, port))
+
+
+def _endpoint(text: str) -> tuple[str, int]:
+    address, _, port = text.rpartition(":")
+    if not address or not port.isdigit():
+        raise ValueError(f"expected ADDRESS:PORT, got {text!r}")
+    return address.strip("[]"), int(port)
 
 
 def _build(cls, values: dict):
