@@ -1,12 +1,15 @@
 # The two commands a newcomer needs: `make demo` and `make test` (see README.md).
 # Both set everything up first, idempotently.
 
-VENV    := .venv
-PYTHON  := $(VENV)/bin/python
-STAMP   := $(VENV)/.installed
-RUN_DIR := .run
+VENV      := .venv
+PYTHON    := $(VENV)/bin/python
+STAMP     := $(VENV)/.installed
+BUILD     := $(abspath build)
+EMULATORS := $(BUILD)/.emulators-installed
+CA_PEM    := $(BUILD)/pki/ca.pem
+STM32_ELF := $(BUILD)/firmware/stm32/netduinoplus2/atmodem-https.elf
 
-.PHONY: setup demo test bench clean
+.PHONY: setup setup-emulators firmware demo test bench clean
 
 setup: $(STAMP)
 
@@ -16,12 +19,29 @@ $(STAMP): setup.cfg pyproject.toml scripts/setup-host
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $(STAMP)
 
-# Until the emulator demo exists: a modem on a pseudo-terminal, ready for any terminal program.
-demo: setup
-	mkdir -p $(RUN_DIR)
-	$(VENV)/bin/atmodem serve --pty $(RUN_DIR)/modem --state-dir $(RUN_DIR)/state
+# QEMU 10, the ARM and AVR toolchains, simavr and Debian's Arduino core.
+setup-emulators: $(EMULATORS)
 
-test: setup
+$(EMULATORS): scripts/setup-host
+	./scripts/setup-host --emulators
+	mkdir -p $(BUILD) && touch $@
+
+# The lab's root CA: the firmware embeds it, the lab's HTTPS server presents a certificate it signed.
+$(CA_PEM): | $(STAMP)
+	$(PYTHON) -c 'import sys; from atmodem.lab import LabPki; LabPki(sys.argv[1])' $(BUILD)/pki
+
+# The sub-makes know their own sources; they rebuild only what changed.
+firmware: $(EMULATORS) $(CA_PEM)
+	$(MAKE) --no-print-directory -C platforms/simavr BUILD=$(BUILD)/bin
+	$(MAKE) --no-print-directory -C firmware/stm32 BUILD=$(BUILD)/firmware/stm32 CA_PEM=$(CA_PEM)
+	$(MAKE) --no-print-directory -C firmware/arduino BUILD=$(BUILD)/firmware/arduino
+
+# The main job: the STM32 HTTPS client in QEMU fetches a page over TLS through the modem.
+demo: setup firmware
+	$(VENV)/bin/atmodem run --machine netduinoplus2 --firmware $(STM32_ELF) --lab $(BUILD)/pki \
+	    --expect '^result: OK' --fail '^result: FAIL' --timeout 120 --transcript 30
+
+test: setup firmware
 	$(PYTHON) -m pytest
 
 bench: setup
@@ -29,4 +49,4 @@ bench: setup
 	$(PYTHON) bench/throughput.py
 
 clean:
-	rm -rf $(VENV) $(RUN_DIR) build *.egg-info peripherals/*.egg-info
+	rm -rf $(VENV) build *.egg-info peripherals/*.egg-info

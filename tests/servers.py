@@ -1,98 +1,10 @@
-"""Real servers on 127.0.0.1 for network tests: SNTP with a settable clock, TLS with a test PKI."""
+"""A TLS server without max-fragment-length support, for the MFLN tests (the lab's servers
+are in ``atmodem.lab``)."""
 
 from __future__ import annotations
 
 import socket
-import struct
 import threading
-
-NTP_TO_UNIX = 2208988800
-
-
-class SntpServer:
-    """Answers SNTP requests with ``self.time`` (Unix seconds), whatever the host's clock says."""
-
-    def __init__(self, when: float):
-        self.time = when
-        self.requests = 0
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                data, client = self.sock.recvfrom(512)
-            except OSError:
-                return
-            if len(data) < 48 or data[0] & 0x07 != 3:
-                continue
-            self.requests += 1
-            seconds = self.time + NTP_TO_UNIX
-            stamp = struct.pack("!II", int(seconds), int((seconds % 1) * 2**32))
-            reply = bytes([0x24, 2, 6, 0xEC]) + bytes(20) + data[40:48] + stamp + stamp
-            try:
-                self.sock.sendto(reply, client)
-            except OSError:
-                return
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-class TlsServer:
-    """A TLS echo server on 127.0.0.1 presenting ``issued`` (and its chain).
-
-    Every connection first receives ``greeting`` (if any), then gets back what it sends.
-    ``handshakes`` counts completed handshakes, ``failures`` the failed ones.
-    """
-
-    def __init__(self, issued, folder, greeting: bytes = b"", context=None):
-        import ssl
-        if context is None:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(*issued.write(folder))
-        self.context = context
-        self.greeting = greeting
-        self.handshakes = 0
-        self.failures = 0
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
-
-    def _one(self, conn) -> None:
-        import ssl
-        conn.settimeout(10)
-        try:
-            tls = self.context.wrap_socket(conn, server_side=True)
-        except (ssl.SSLError, OSError):
-            self.failures += 1
-            conn.close()
-            return
-        self.handshakes += 1
-        try:
-            if self.greeting:
-                tls.sendall(self.greeting)
-            while data := tls.recv(65536):
-                tls.sendall(data)
-        except (ssl.SSLError, OSError):
-            pass
-        finally:
-            tls.close()
-
-    def close(self) -> None:
-        self.listener.close()
 
 
 class TlsliteServer:

@@ -5,7 +5,7 @@ import calendar
 import pytest
 
 from atmodem.world import AccessPoint, World
-from servers import SntpServer
+from atmodem.lab import SntpServer
 from support import JOIN, Harness
 
 OK = b"\r\nOK\r\n"

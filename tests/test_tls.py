@@ -10,7 +10,7 @@ import pytest
 
 from atmodem.world import AccessPoint, World
 from pki import Pki
-from servers import SntpServer, TlsServer
+from atmodem.lab import EchoServer, SntpServer, server_context
 from support import Harness
 
 OK = b"\r\nOK\r\n"
@@ -41,7 +41,8 @@ def serve(pki, folder):
     servers = []
 
     def start(issued, **options):
-        servers.append(TlsServer(issued, folder, **options))
+        context = options.pop("context", None) or server_context(issued, folder)
+        servers.append(EchoServer(context, **options))
         return servers[-1]
 
     yield start
@@ -164,7 +165,7 @@ class TestLinks:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(*pki.leaf.write(folder))
         context.sni_callback = lambda tls, name, ctx: seen.append(name)
-        server = TlsServer(pki.leaf, folder, context=context)
+        server = EchoServer(context)
         h = modem(sntp)
         assert connect(h, server.port) == b"CONNECT\r\n" + OK
         h.send(b"AT+CIPCLOSE\r\n")

@@ -5,21 +5,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import re
 import signal
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import platformdirs
 
 from atmodem import __version__
-from atmodem.clock import LoopClock
-from atmodem.engine import Modem
-from atmodem.net import Network
+from atmodem.emulators import BUILD, Emulator, EmulatorError, machine
+from atmodem.lab import Internet
 from atmodem.plugins import available_profiles, plugin_set
 from atmodem.profiles import DEFAULT_PROFILE
-from atmodem.state import Flash, Settings
-from atmodem.trace import TraceWriter
-from atmodem.transports import Pty, SerialPort, TcpConnect, TcpListen, parse_tcp
+from atmodem.session import ModemSession, Station
+from atmodem.transports import Pty, parse_tcp
 from atmodem.world import World
 
 
@@ -51,19 +52,36 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--disable-plugin", action="append", default=[], metavar="NAME", help="leave a plugin out")
     serve.add_argument("-v", "--verbose", action="count", default=0, help="log more (twice: debug)")
 
+    run = commands.add_parser("run", help="run host firmware in an emulator against a modem")
+    run.add_argument("--machine", required=True, help="netduinoplus2, b-l475e-iot01a (QEMU), mega2560, uno (simavr)")
+    run.add_argument("--firmware", required=True, type=Path, metavar="ELF")
+    run.add_argument("--world", type=Path, metavar="FILE", help="as for serve (default: the built-in world)")
+    run.add_argument("--lab", type=Path, nargs="?", const=BUILD / "pki", metavar="PKI_DIR",
+                     help="serve www.atmodem.test (HTTP, HTTPS) and time.atmodem.test (SNTP) from this machine, "
+                          "with the CA in PKI_DIR (default %(const)s)")
+    run.add_argument("--profile", default=DEFAULT_PROFILE)
+    run.add_argument("--state-dir", type=Path, help="the modem's flash (default: a fresh temporary one)")
+    run.add_argument("--trace", type=Path, metavar="FILE", help="append every UART byte to FILE as JSON lines")
+    run.add_argument("--expect", metavar="REGEX", help="stop with success once a console line matches")
+    run.add_argument("--fail", metavar="REGEX", help="stop with failure once a console line matches")
+    run.add_argument("--timeout", type=float, metavar="SECONDS", help="stop with failure after this long")
+    run.add_argument("--transcript", type=int, nargs="?", const=40, default=0, metavar="LINES",
+                     help="print the end of the AT transcript when done (default 40 lines)")
+    run.add_argument("-v", "--verbose", action="count", default=0, help="log more (twice: debug)")
+
     plugins = commands.add_parser("plugins", help="list profiles, plugins and the commands each provides")
     plugins.add_argument("--profile", default=DEFAULT_PROFILE)
     return parser
 
 
-def _transport(args, modem):
+def _transport_spec(args) -> tuple:
     if args.listen:
-        return TcpListen(modem, *args.listen)
+        return ("listen", *args.listen)
     if args.connect:
-        return TcpConnect(modem, *args.connect)
+        return ("connect", *args.connect)
     if args.pty is not None:
-        return Pty(modem, Path(args.pty) if args.pty else None)
-    return SerialPort(modem, args.serial)
+        return ("pty", Path(args.pty) if args.pty else None)
+    return ("serial", args.serial)
 
 
 async def _serve(args) -> None:
@@ -72,27 +90,19 @@ async def _serve(args) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    plugins = plugin_set(args.profile, frozenset(args.disable_plugin))
     world = World.load(args.world) if args.world else World.default()
-    modem = Modem(plugins, LoopClock(loop), Settings(Flash(args.state_dir)), world=world,
-                  network=Network(loop, world))
+    station = Station(_transport_spec(args), world=world, profile=args.profile, state_dir=args.state_dir,
+                      disabled=frozenset(args.disable_plugin), trace=args.trace)
+    modem, transport = station.modem, station.transport
     modem.observers.append(_announce)
-    trace = TraceWriter(args.trace) if args.trace else None
-    if trace:
-        modem.taps.append(trace)
-        modem.observers.append(lambda kind, details: trace.event(kind, details, modem.clock.now()))
-    transport = _transport(args, modem)
     await transport.start()
-    print(f"atmodem: {plugins.profile.name} modem on {transport.endpoint}", flush=True)
+    print(f"atmodem: {station.plugins.profile.name} modem on {transport.endpoint}", flush=True)
     if isinstance(transport, Pty):
         print(f"atmodem: talk to it with: {sys.executable} -m serial.tools.miniterm --eol CRLF "
               f"{transport.link or transport.path} {modem.uart.baud}", flush=True)
     modem.power_on()
     await stop.wait()
-    modem.power_off()
-    await transport.stop()
-    if trace:
-        trace.close()
+    await station.stop()
     print("atmodem: stopped", flush=True)
 
 
@@ -100,6 +110,67 @@ def _announce(kind: str, details: dict) -> None:
     if kind == "server_started":
         host, port = details["host_address"]
         print(f"atmodem: modem port {details['modem_port']} listens on {host}:{port}", flush=True)
+
+
+def _run(args) -> int:
+    chosen = machine(args.machine)
+    world = World.load(args.world) if args.world else World.default()
+    internet = Internet(args.lab) if args.lab else None
+    scratch = tempfile.TemporaryDirectory(prefix="atmodem-run-")
+    session = ModemSession(("listen", "127.0.0.1", 0), world=world, profile=args.profile,
+                           state_dir=args.state_dir or Path(scratch.name), trace=args.trace)
+    emulator = None
+    # SIGTERM ends a run like Ctrl-C: both emulator and modem are stopped on the way out.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        session.start()
+        if internet:
+            session.call(internet.attach, world)
+        emulator = Emulator(chosen, args.firmware, session.port, on_line=lambda line: print(line, flush=True))
+        print(f"atmodem: {emulator.describe()} runs {args.firmware}; its modem UART goes to {session.endpoint}",
+              flush=True)
+        emulator.start()
+        code = _watch(emulator, args)
+    except KeyboardInterrupt:
+        print("atmodem: interrupted", flush=True)
+        code = 130
+    except (EmulatorError, TimeoutError) as exc:
+        print(f"atmodem: {exc}", flush=True)
+        code = 1
+    finally:
+        stopped = emulator.stop() if emulator else None
+        session.stop()
+        if internet:
+            internet.close()
+        scratch.cleanup()
+    if emulator and stopped is not None:
+        print(f"atmodem: stopped {emulator.describe()} (exit code {stopped}) and the modem", flush=True)
+    if args.transcript and session.station:
+        print(f"atmodem: AT transcript (last {args.transcript} lines):")
+        print(session.transcript.render(args.transcript), flush=True)
+    return code
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _watch(emulator: Emulator, args) -> int:
+    """Until the console shows ``--expect`` or ``--fail``, the emulator exits, or ``--timeout`` runs out."""
+    timeout = args.timeout if args.timeout is not None else float("inf")
+    if args.expect or args.fail:
+        either = "|".join(f"(?:{pattern})" for pattern in (args.expect, args.fail) if pattern)
+        _, line = emulator.wait_for_line(either, timeout)
+        failed = bool(args.fail and re.search(args.fail, line))
+        print(f"atmodem: the console showed {line!r}{' (a failure)' if failed else ''}", flush=True)
+        return 1 if failed else 0
+    started = time.monotonic()
+    while emulator.returncode is None:
+        if time.monotonic() - started > timeout:
+            raise TimeoutError(f"timed out after {args.timeout:g} s")
+        time.sleep(0.1)
+    print(f"atmodem: {emulator.describe()} exited with code {emulator.returncode}", flush=True)
+    return 0 if emulator.returncode == 0 else 1
 
 
 def _list_plugins(args) -> None:
@@ -126,9 +197,11 @@ def main(argv=None) -> int:
     try:
         if args.command == "plugins":
             _list_plugins(args)
+        elif args.command == "run":
+            return _run(args)
         else:
             asyncio.run(_serve(args))
-    except (LookupError, ValueError, OSError) as exc:
+    except (LookupError, ValueError, OSError, EmulatorError) as exc:
         print(f"atmodem: {exc}", file=sys.stderr)
         return 2
     return 0

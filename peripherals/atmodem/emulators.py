@@ -1,0 +1,180 @@
+"""Host firmware in an emulator, wired to a modem: QEMU for STM32 boards, simavr for Arduino AVR boards.
+
+A machine is described by a TOML file in ``platforms/qemu`` or ``platforms/simavr``
+(the file name is the machine name). ``Emulator`` starts the emulator with the
+firmware, its modem UART on a TCP connection to the modem's port and its console on
+our stdout pipe, collects console lines, and stops it for sure (SIGTERM, then SIGKILL).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+PLATFORMS = Path(os.environ.get("ATMODEM_PLATFORMS", REPOSITORY / "platforms"))
+BUILD = Path(os.environ.get("ATMODEM_BUILD", REPOSITORY / "build"))
+STOP_GRACE = 3.0
+
+
+class EmulatorError(RuntimeError):
+    """The emulator cannot be started (missing binary, wrong version, unknown machine)."""
+
+
+@dataclass(frozen=True)
+class Machine:
+    name: str
+    emulator: str                  # "qemu" | "simavr"
+    options: dict
+
+    @property
+    def firmware(self) -> Path:
+        """The project's own firmware for this machine (``make firmware`` builds it)."""
+        return BUILD / self.options["firmware"]
+
+    def command(self, firmware: Path, modem_port: int) -> list[str]:
+        if self.emulator == "qemu":
+            return self._qemu(firmware, modem_port)
+        return self._simavr(firmware, modem_port)
+
+    def _qemu(self, firmware: Path, modem_port: int) -> list[str]:
+        binary = _find("qemu-system-arm", "ATMODEM_QEMU")
+        _require_qemu(binary, self.options.get("min_version", 0), self.name)
+        # nodelay: the guest writes a byte per segment, and Nagle would hold each reply ~40 ms.
+        modem = f"socket,id=modem,host=127.0.0.1,port={modem_port},nodelay=on"
+        serials = {"console": "stdio", "modem": "chardev:modem"}
+        command = [binary, "-M", self.options["machine"], "-kernel", str(firmware), "-display", "none",
+                   "-monitor", "none", "-chardev", modem]
+        for role in self.options["serials"]:
+            command += ["-serial", serials.get(role, "null")]
+        return command
+
+    def _simavr(self, firmware: Path, modem_port: int) -> list[str]:
+        bridge = _find("atmodem-avr-bridge", "ATMODEM_AVR_BRIDGE", BUILD / "bin" / "atmodem-avr-bridge")
+        return [bridge, "-m", self.options["mcu"], "-f", str(self.options.get("frequency", 16000000)),
+                "-u", str(self.options["modem_uart"]), "-c", str(self.options.get("console_uart", -1)),
+                "-C", f"127.0.0.1:{modem_port}", str(firmware)]
+
+
+def machines() -> dict[str, Machine]:
+    found = {}
+    for path in sorted(PLATFORMS.glob("*/*.toml")):
+        with open(path, "rb") as f:
+            options = tomllib.load(f)
+        found[path.stem] = Machine(path.stem, options.pop("emulator"), options)
+    return found
+
+
+def machine(name: str) -> Machine:
+    known = machines()
+    if name not in known:
+        raise EmulatorError(f"unknown machine {name!r}; known: {', '.join(sorted(known)) or 'none'} "
+                            f"(descriptions in {PLATFORMS})")
+    return known[name]
+
+
+def _find(program: str, variable: str, built: Optional[Path] = None) -> str:
+    candidates = [os.environ.get(variable), str(built) if built else None, shutil.which(program)]
+    for candidate in candidates:
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    raise EmulatorError(f"{program} not found: run `make setup-emulators` (or set {variable})")
+
+
+def _require_qemu(binary: str, minimum: int, machine_name: str) -> None:
+    output = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout
+    found = re.search(r"version (\d+)\.", output)
+    if found and int(found.group(1)) < minimum:
+        raise EmulatorError(f"machine {machine_name} needs QEMU {minimum} or newer; {binary} is {found.group(0)[8:]}"
+                            " (make setup-emulators installs it from the release's backports)")
+
+
+class Emulator:
+    """One emulator process; console lines (and the emulator's own messages) arrive in ``console``."""
+
+    def __init__(self, machine: Machine, firmware: Path, modem_port: int,
+                 on_line: Optional[Callable[[str], None]] = None):
+        firmware = Path(firmware)
+        if not firmware.is_file():
+            raise EmulatorError(f"firmware {firmware} does not exist (make firmware builds the project's own)")
+        self.machine = machine
+        self.command = machine.command(firmware, modem_port)
+        self.on_line = on_line
+        self.console: list[str] = []
+        self._changed = threading.Condition()
+        self._process: Optional[subprocess.Popen] = None
+        self._reader: Optional[threading.Thread] = None
+
+    def start(self) -> "Emulator":
+        # Its own session: a Ctrl-C meant for us reaches it only through stop().
+        self._process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+        self._reader = threading.Thread(target=self._read, name="emulator-console", daemon=True)
+        self._reader.start()
+        return self
+
+    def _read(self) -> None:
+        for raw in self._process.stdout:
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            with self._changed:
+                self.console.append(line)
+                self._changed.notify_all()
+            if self.on_line:
+                self.on_line(line)
+        with self._changed:
+            self._changed.notify_all()
+
+    @property
+    def returncode(self) -> Optional[int]:
+        return self._process.poll() if self._process else None
+
+    def wait_for_line(self, pattern: str, timeout: float, start: int = 0) -> tuple[int, str]:
+        """The first console line from index ``start`` on that ``re.search``-matches ``pattern``.
+
+        Raises ``TimeoutError``, or ``EmulatorError`` when the emulator exits before it came.
+        """
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        index = start
+        with self._changed:
+            while True:
+                for index in range(index, len(self.console)):
+                    if regex.search(self.console[index]):
+                        return index, self.console[index]
+                index = len(self.console)
+                if self._reader is not None and not self._reader.is_alive():
+                    raise EmulatorError(f"{self.describe()} exited (code {self._process.wait()}) "
+                                        f"before its console showed {pattern!r}")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"no console line matching {pattern!r} within {timeout} s")
+                self._changed.wait(min(left, 0.5))
+
+    def describe(self) -> str:
+        return f"{Path(self.command[0]).name} ({self.machine.name})"
+
+    def stop(self) -> Optional[int]:
+        """Stop the emulator (SIGTERM, SIGKILL after a grace period); its exit code."""
+        if self._process is None:
+            return None
+        if self._process.poll() is None:
+            try:
+                os.killpg(self._process.pid, signal.SIGTERM)
+                self._process.wait(STOP_GRACE)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._process.pid, signal.SIGKILL)
+                self._process.wait()
+            except ProcessLookupError:
+                pass
+        if self._reader is not None:
+            self._reader.join(STOP_GRACE)
+        return self._process.returncode

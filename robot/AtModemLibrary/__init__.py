@@ -1,0 +1,379 @@
+"""Robot Framework keywords for atmodem: modems, their world, lab servers and host firmware."""
+
+from __future__ import annotations
+
+import datetime
+import re
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+from robot.api import logger
+from robot.api.deco import keyword, library
+from robot.utils import timestr_to_secs
+
+from atmodem import __version__
+from atmodem.emulators import BUILD, Emulator, machine
+from atmodem.lab import EchoServer, Internet, LabPki, Page, SntpServer, WebServer, server_context
+from atmodem.profiles import DEFAULT_PROFILE
+from atmodem.session import ModemSession
+from atmodem.transports import parse_tcp
+from atmodem.world import AccessPoint, World
+
+
+@library(scope="SUITE", version=__version__, doc_format="ROBOT", listener="SELF")
+class AtModemLibrary:
+    """AtModemLibrary runs atmodem modems for Robot Framework suites.
+
+    A suite starts a modem on a transport, lets host firmware talk to it (in QEMU or simavr,
+    or anything on a TCP socket, pseudo-terminal or serial port), edits the simulated world
+    while the firmware runs, and checks what happened on the firmware's console and in the
+    AT transcript. Everything runs on this machine: the lab servers bind loopback addresses
+    on free ports, so suites can run side by side.
+
+    = Example =
+
+    | *** Settings ***
+    | Library    AtModemLibrary
+    |
+    | *** Test Cases ***
+    | HTTPS GET From The STM32 Firmware
+    |     Start Lab
+    |     Start Modem
+    |     Start Firmware    netduinoplus2
+    |     Wait For Console Line    result: OK    timeout=60s
+    |     Modem Should Have Received    AT+CIPSTART="SSL","www.atmodem.test",443
+
+    Everything a suite started is stopped when the suite ends (or with `Stop Everything`).
+    Time arguments take Robot Framework's time format (``10s``, ``1 min 30 s``).
+    """
+
+    ROBOT_LISTENER_API_VERSION = 3
+
+    def __init__(self, pki: str = str(BUILD / "pki")):
+        """``pki`` is the folder of the lab's root CA: the one the project's firmware is built with."""
+        self._pki_folder = Path(pki)
+        self._session: Optional[ModemSession] = None
+        self._world: Optional[World] = None
+        self._internet: Optional[Internet] = None
+        self._emulator: Optional[Emulator] = None
+        self._servers: list = []
+        self._scratch: list[tempfile.TemporaryDirectory] = []
+
+    def _end_suite(self, data, result) -> None:
+        self.stop_everything()
+
+    # ------------------------------------------------------------------ modem
+
+    @keyword
+    def start_modem(self, transport: str = "listen", address: str = "127.0.0.1:0", profile: str = DEFAULT_PROFILE,
+                    world: Optional[str] = None, state_dir: Optional[str] = None, trace: Optional[str] = None) -> str:
+        """Starts a modem and returns where its UART is.
+
+        ``transport`` is ``listen`` (a TCP server at ``address``; port 0 picks a free one),
+        ``connect`` (a TCP client of ``address``, reconnecting), ``pty`` (``address``, if given,
+        becomes a symlink to the pseudo-terminal) or ``serial`` (``address`` is a pyserial URL).
+        ``world`` is a TOML world file (default: the built-in world with the access point
+        ``atmodem-lab``). ``state_dir`` holds the modem's flash (default: a fresh one).
+        ``trace`` appends every UART byte to a JSON-lines file.
+        """
+        if self._session is not None:
+            raise RuntimeError("a modem is already running: Stop Modem first")
+        self._world = World.load(Path(world)) if world else World.default()
+        if state_dir is None:
+            self._scratch.append(tempfile.TemporaryDirectory(prefix="atmodem-robot-"))
+            state_dir = self._scratch[-1].name
+        spec = _transport_spec(transport, address)
+        session = ModemSession(spec, world=self._world, profile=profile, state_dir=Path(state_dir),
+                               trace=Path(trace) if trace else None)
+        session.start()
+        self._session = session
+        if self._internet is not None:
+            session.call(self._internet.attach, self._world)
+        logger.info(f"modem ({profile}) on {session.endpoint}")
+        return session.endpoint
+
+    @keyword
+    def get_modem_port(self) -> int:
+        """The TCP port of a modem started with the ``listen`` or ``connect`` transport."""
+        return self._modem().port
+
+    @keyword
+    def stop_modem(self) -> None:
+        """Powers the modem off and closes its transport. The firmware, if running, loses its UART peer."""
+        if self._session is not None:
+            session, self._session = self._session, None
+            session.stop()
+
+    @keyword
+    def stop_everything(self) -> None:
+        """Stops the firmware, the modem and every lab server this library started."""
+        self.stop_firmware()
+        self.stop_modem()
+        for server in self._servers:
+            server.close()
+        self._servers.clear()
+        if self._internet is not None:
+            self._internet.close()
+            self._internet = None
+        for folder in self._scratch:
+            folder.cleanup()
+        self._scratch.clear()
+
+    # ------------------------------------------------------------------ world
+
+    @keyword
+    def add_access_point(self, ssid: str, password: str = "", encryption: Optional[str] = None,
+                         rssi: int = -60, channel: int = 6) -> None:
+        """Switches a new access point on. An empty ``password`` means an open network."""
+        ap = AccessPoint(ssid, password, encryption=encryption or ("wpa2" if password else "open"),
+                         rssi=rssi, channel=channel)
+        self._edit_world(self._world_now().add_ap, ap)
+
+    @keyword
+    def remove_access_point(self, ssid: str) -> None:
+        """Switches an access point off: stations on it lose their link as on a beacon timeout."""
+        self._edit_world(self._world_now().remove_ap, ssid)
+
+    @keyword
+    def restore_access_point(self, ssid: str) -> None:
+        """Switches a removed access point on again."""
+        self._edit_world(self._world_now().restore_ap, ssid)
+
+    @keyword
+    def unplug_ethernet_cable(self) -> None:
+        self._edit_world(self._world_now().unplug_cable)
+
+    @keyword
+    def plug_ethernet_cable(self) -> None:
+        self._edit_world(self._world_now().plug_cable)
+
+    @keyword
+    def map_host_name(self, name: str, address: str = "127.0.0.1") -> None:
+        """Makes the modem's DNS answer ``address`` for ``name``."""
+        self._edit_world(self._world_now().map_host, name, address)
+
+    @keyword
+    def forward_port(self, destination: str, to: str) -> None:
+        """Sends later links to ``destination`` (``ADDRESS:PORT``) to ``to`` (``ADDRESS:PORT``) instead."""
+        (address, port), (to_address, to_port) = _endpoint(destination), _endpoint(to)
+        self._edit_world(self._world_now().forward_port, address, port, to_address, to_port)
+
+    @keyword
+    def set_sntp_server_time(self, when: str) -> None:
+        """Sets the time the lab's SNTP server answers with: an ISO 8601 date (UTC unless
+        it says otherwise), Unix seconds, or ``host`` for this machine's clock again."""
+        sntp = self._lab().sntp
+        sntp.time = None if when == "host" else _unix_time(when)
+
+    # -------------------------------------------------------------- lab servers
+
+    @keyword
+    def start_lab(self, wrong_ca: bool = False) -> None:
+        """Starts the lab's little internet and points the modem's world at it.
+
+        ``www.atmodem.test`` serves a page on port 80 (HTTP) and 443 (HTTPS), and
+        ``time.atmodem.test`` answers SNTP, all from loopback servers. The HTTPS certificate
+        chains to the lab root the project's firmware is built with; ``wrong_ca=True`` uses
+        a certificate from a CA nobody trusts instead.
+        """
+        if self._internet is not None:
+            raise RuntimeError("the lab is already running")
+        self._internet = Internet(self._pki_folder, wrong_ca=wrong_ca)
+        if self._session is not None:
+            self._session.call(self._internet.attach, self._world)
+
+    @keyword
+    def start_http_server(self, body: str = "hello\n", tls: bool = False, host: str = "localhost") -> int:
+        """Starts a web server on 127.0.0.1 serving ``body`` at ``/`` and returns its port.
+
+        With ``tls=True`` it speaks HTTPS with a certificate for ``host`` from the lab CA.
+        Every request is recorded (see `Web Server Should Have Received`).
+        """
+        context = self._context(host) if tls else None
+        return self._keep(WebServer({"/": Page(body.encode())}, context)).port
+
+    @keyword
+    def start_tcp_echo_server(self, tls: bool = False, host: str = "localhost", greeting: str = "") -> int:
+        """Starts a TCP (or, with ``tls=True``, TLS) echo server on 127.0.0.1 and returns its port."""
+        context = self._context(host) if tls else None
+        return self._keep(EchoServer(context, greeting.encode())).port
+
+    @keyword
+    def start_sntp_server(self, when: Optional[str] = None) -> int:
+        """Starts an SNTP server on 127.0.0.1 (answering ``when``, or the host clock) and
+        makes it the modem's time server. Returns its port."""
+        server = self._keep(SntpServer(_unix_time(when) if when else None))
+        self._edit_world(setattr, self._world_now(), "sntp_port", server.port)
+        return server.port
+
+    @keyword
+    def web_server_should_have_received(self, method: str, path: str, body_contains: Optional[str] = None) -> str:
+        """Fails unless a lab or `Start HTTP Server` web server got ``method path`` (with a body
+        containing ``body_contains``, if given). Returns the body of the matching request."""
+        requests = [r for server in self._web_servers() for r in server.requests]
+        for request in requests:
+            body = request.body.decode("latin-1")
+            if request.method == method and request.path == path and (body_contains is None or body_contains in body):
+                return body
+        seen = ", ".join(f"{r.method} {r.path} {r.body[:80]!r}" for r in requests) or "none"
+        raise AssertionError(f"no {method} {path} request{' with ' + repr(body_contains) if body_contains else ''}; "
+                             f"requests seen: {seen}")
+
+    @keyword
+    def get_tls_handshake_counts(self) -> dict:
+        """``{"handshakes": n, "failures": n}`` over every TLS server of this library."""
+        servers = [s for s in [*self._servers, *self._lab_servers()] if getattr(s, "context", None) is not None]
+        return {"handshakes": sum(s.handshakes for s in servers), "failures": sum(s.failures for s in servers)}
+
+    # ----------------------------------------------------------------- firmware
+
+    @keyword
+    def start_firmware(self, machine_name: str, firmware: Optional[str] = None) -> None:
+        """Starts host firmware in its emulator with its modem UART on the running modem.
+
+        ``machine_name`` is ``netduinoplus2`` or ``b-l475e-iot01a`` (QEMU), ``mega2560`` or
+        ``uno`` (simavr). ``firmware`` defaults to the project's own build for the machine.
+        The modem must use the ``listen`` transport.
+        """
+        if self._emulator is not None:
+            raise RuntimeError("firmware is already running: Stop Firmware first")
+        chosen = machine(machine_name)
+        self._emulator = Emulator(chosen, Path(firmware) if firmware else chosen.firmware, self._modem().port)
+        self._emulator.start()
+        self._console_mark = 0
+        logger.info(" ".join(self._emulator.command))
+
+    @keyword
+    def wait_for_console_line(self, pattern: str, timeout: str = "30s") -> str:
+        """Waits for a firmware console line matching the regular expression ``pattern``
+        (after the line the previous wait matched) and returns it.
+
+        Fails on the timeout, or at once if the emulator exits."""
+        index, line = self._firmware().wait_for_line(pattern, timestr_to_secs(timeout), self._console_mark)
+        self._console_mark = index + 1
+        return line
+
+    @keyword
+    def get_console_lines(self) -> list:
+        """Everything the firmware printed so far, one line per item."""
+        return list(self._firmware().console)
+
+    @keyword
+    def stop_firmware(self) -> Optional[int]:
+        """Stops the emulator (its console is logged) and returns its exit code."""
+        if self._emulator is None:
+            return None
+        emulator, self._emulator = self._emulator, None
+        code = emulator.stop()
+        logger.info("console:\n" + "\n".join(emulator.console))
+        return code
+
+    # --------------------------------------------------------------- transcript
+
+    @keyword
+    def modem_should_have_received(self, text: str, regexp: bool = False) -> str:
+        """Fails unless a line the host sent contains ``text`` (or, with ``regexp=True``,
+        matches it as a regular expression). Returns the first such line."""
+        return self._find_line("in", text, regexp)
+
+    @keyword
+    def modem_should_have_sent(self, text: str, regexp: bool = False) -> str:
+        """Like `Modem Should Have Received`, for the lines the modem sent."""
+        return self._find_line("out", text, regexp)
+
+    @keyword
+    def modem_should_not_have_received(self, text: str) -> None:
+        lines = [line for line in self._modem().transcript.lines("in") if text in line]
+        if lines:
+            raise AssertionError(f"the modem received {lines[0]!r}")
+
+    @keyword
+    def get_modem_counters(self) -> dict:
+        """Counters of the running modem: ``bytes_in``, ``bytes_out``, ``commands`` (AT lines
+        received) and one per modem event seen (``link``, ``server_started`` …)."""
+        session = self._modem()
+        transcript = session.transcript
+        counters = {"bytes_in": len(transcript.stream("in")), "bytes_out": len(transcript.stream("out")),
+                    "commands": len(transcript.commands())}
+        counters.update(session.station.events)
+        return counters
+
+    @keyword
+    def log_at_transcript(self, lines: int = 0) -> str:
+        """Logs the AT transcript (the last ``lines`` lines; 0: all) and returns it."""
+        text = self._modem().transcript.render(lines)
+        logger.info(text)
+        return text
+
+    # ------------------------------------------------------------------ helpers
+
+    def _find_line(self, direction: str, text: str, regexp: bool) -> str:
+        lines = self._modem().transcript.lines(direction)
+        for line in lines:
+            if (re.search(text, line) if regexp else text in line):
+                return line
+        who = "host sent" if direction == "in" else "modem sent"
+        raise AssertionError(f"no line the {who} {'matches' if regexp else 'contains'} {text!r}; "
+                             f"the last lines were: {lines[-8:]}")
+
+    def _modem(self) -> ModemSession:
+        if self._session is None:
+            raise RuntimeError("no modem is running: Start Modem first")
+        return self._session
+
+    def _firmware(self) -> Emulator:
+        if self._emulator is None:
+            raise RuntimeError("no firmware is running: Start Firmware first")
+        return self._emulator
+
+    def _lab(self) -> Internet:
+        if self._internet is None:
+            raise RuntimeError("the lab is not running: Start Lab first")
+        return self._internet
+
+    def _world_now(self) -> World:
+        return self._modem().world
+
+    def _edit_world(self, function, *args) -> None:
+        self._modem().call(function, *args)  # the world belongs to the modem's loop thread
+
+    def _context(self, host: str):
+        self._scratch.append(tempfile.TemporaryDirectory(prefix="atmodem-robot-"))
+        return server_context(LabPki(self._pki_folder).server(host), Path(self._scratch[-1].name))
+
+    def _keep(self, server):
+        self._servers.append(server)
+        return server
+
+    def _lab_servers(self) -> list:
+        lab = self._internet
+        return [lab.https, lab.http] if lab else []
+
+    def _web_servers(self) -> list:
+        return [s for s in [*self._servers, *self._lab_servers()] if isinstance(s, WebServer)]
+
+
+def _transport_spec(transport: str, address: str) -> tuple:
+    if transport in ("listen", "connect"):
+        return (transport, *parse_tcp(address if address.startswith("tcp:") else f"tcp:{address}"))
+    if transport == "pty":
+        return ("pty", Path(address) if address and address != "127.0.0.1:0" else None)
+    if transport == "serial":
+        return ("serial", address)
+    raise ValueError(f"unknown transport {transport!r}: listen, connect, pty or serial")
+
+
+def _endpoint(text: str) -> tuple[str, int]:
+    host, port = parse_tcp(f"tcp:{text}")
+    return host, port
+
+
+def _unix_time(when: str) -> float:
+    try:
+        return float(when)
+    except ValueError:
+        stamp = datetime.datetime.fromisoformat(when.replace("Z", "+00:00"))
+        if stamp.tzinfo is None:
+            stamp = stamp.replace(tzinfo=datetime.timezone.utc)
+        return stamp.timestamp()
