@@ -126,16 +126,15 @@ def _run(args) -> int:
         session.start()
         if internet:
             session.call(internet.attach, world)
-        emulator = Emulator(chosen, args.firmware, session.port, on_line=lambda line: print(line, flush=True))
-        print(f"atmodem: {emulator.describe()} runs {args.firmware}; its modem UART goes to {session.endpoint}",
-              flush=True)
+        emulator = Emulator(chosen, args.firmware, session.port, on_line=_say)
+        _say(f"atmodem: {emulator.describe()} runs {args.firmware}; its modem UART goes to {session.endpoint}")
         emulator.start()
         code = _watch(emulator, args)
     except KeyboardInterrupt:
-        print("atmodem: interrupted", flush=True)
+        _say("atmodem: interrupted")
         code = 130
     except (EmulatorError, TimeoutError) as exc:
-        print(f"atmodem: {exc}", flush=True)
+        _say(f"atmodem: {exc}")
         code = 1
     finally:
         stopped = emulator.stop() if emulator else None
@@ -144,11 +143,16 @@ def _run(args) -> int:
             internet.close()
         scratch.cleanup()
     if emulator and stopped is not None:
-        print(f"atmodem: stopped {emulator.describe()} (exit code {stopped}) and the modem", flush=True)
+        _say(f"atmodem: stopped {emulator.describe()} (exit code {stopped}) and the modem")
     if args.transcript and session.station:
-        print(f"atmodem: AT transcript (last {args.transcript} lines):")
-        print(session.transcript.render(args.transcript), flush=True)
+        _say(f"atmodem: AT transcript (last {args.transcript} lines):\n{session.transcript.render(args.transcript)}")
     return code
+
+
+def _say(text: str) -> None:
+    """One write per line: the console thread and the launcher print side by side."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
 
 
 def _interrupt(signum, frame):
@@ -162,14 +166,14 @@ def _watch(emulator: Emulator, args) -> int:
         either = "|".join(f"(?:{pattern})" for pattern in (args.expect, args.fail) if pattern)
         _, line = emulator.wait_for_line(either, timeout)
         failed = bool(args.fail and re.search(args.fail, line))
-        print(f"atmodem: the console showed {line!r}{' (a failure)' if failed else ''}", flush=True)
+        _say(f"atmodem: the console showed {line!r}{' (a failure)' if failed else ''}")
         return 1 if failed else 0
     started = time.monotonic()
     while emulator.returncode is None:
         if time.monotonic() - started > timeout:
             raise TimeoutError(f"timed out after {args.timeout:g} s")
         time.sleep(0.1)
-    print(f"atmodem: {emulator.describe()} exited with code {emulator.returncode}", flush=True)
+    _say(f"atmodem: {emulator.describe()} exited with code {emulator.returncode}")
     return 0 if emulator.returncode == 0 else 1
 
 

@@ -63,23 +63,26 @@ class Transcript:
         return [line for line in self.lines("in") if line[:2].upper() == "AT"]
 
     def render(self, limit: int = 0, width: int = 72) -> str:
-        """A short readable transcript: one line per line of text, time since the first byte."""
-        rows = []
+        """A short readable transcript: one row per line of text, stamped with when the line began."""
         with self._lock:
             chunks = list(self.chunks)
         start = chunks[0].time if chunks else 0.0
+        rows: list[tuple[float, str, str]] = []
         pending: dict[str, tuple[float, str]] = {}
         for chunk in chunks:
-            at, text = pending.get(chunk.direction, (chunk.time, ""))
-            text += chunk.data.decode("latin-1")
-            *complete, rest = text.split("\n")
+            began, text = pending.get(chunk.direction, (chunk.time, ""))
+            *complete, rest = (text + chunk.data.decode("latin-1")).split("\n")
             for line in complete:
-                if line.strip("\r"):
-                    rows.append(_row(at - start, chunk.direction, line.rstrip("\r"), width))
-                at = chunk.time
-            pending[chunk.direction] = (at, rest)
-        rows += [_row(at - start, d, rest, width) for d, (at, rest) in pending.items() if rest.strip("\r")]
-        return "\n".join(rows[-limit:] if limit else rows)
+                rows.append((began, chunk.direction, line.rstrip("\r")))
+                began = chunk.time
+            if rest:
+                pending[chunk.direction] = (began, rest)
+            else:
+                pending.pop(chunk.direction, None)
+        rows += [(began, direction, rest) for direction, (began, rest) in pending.items()]
+        rows = sorted((row for row in rows if row[2].strip("\r")), key=lambda row: row[0])
+        shown = [_row(began - start, direction, line, width) for began, direction, line in rows]
+        return "\n".join(shown[-limit:] if limit else shown)
 
 
 def _row(offset: float, direction: str, line: str, width: int) -> str:
