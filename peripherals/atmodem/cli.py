@@ -114,6 +114,7 @@ def _announce(kind: str, details: dict) -> None:
 
 def _run(args) -> int:
     chosen = machine(args.machine)
+    chosen.command(args.firmware, 0)  # a missing emulator or firmware is a usage error: before any start
     world = World.load(args.world) if args.world else World.default()
     internet = Internet(args.lab) if args.lab else None
     scratch = tempfile.TemporaryDirectory(prefix="atmodem-run-")
@@ -163,8 +164,9 @@ def _watch(emulator: Emulator, args) -> int:
     """Until the console shows ``--expect`` or ``--fail``, the emulator exits, or ``--timeout`` runs out."""
     timeout = args.timeout if args.timeout is not None else float("inf")
     if args.expect or args.fail:
-        either = "|".join(f"(?:{pattern})" for pattern in (args.expect, args.fail) if pattern)
-        _, line = emulator.wait_for_line(either, timeout)
+        wanted = [pattern for pattern in (args.expect, args.fail) if pattern]
+        either = "|".join(f"(?:{pattern})" for pattern in wanted)
+        _, line = emulator.wait_for_line(either, timeout, label=" or ".join(map(repr, wanted)))
         failed = bool(args.fail and re.search(args.fail, line))
         _say(f"atmodem: the console showed {line!r}{' (a failure)' if failed else ''}")
         return 1 if failed else 0

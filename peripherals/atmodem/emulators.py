@@ -42,6 +42,9 @@ class Machine:
         return BUILD / self.options["firmware"]
 
     def command(self, firmware: Path, modem_port: int) -> list[str]:
+        """The emulator's command line; ``EmulatorError`` if the emulator or the firmware is missing."""
+        if not Path(firmware).is_file():
+            raise EmulatorError(f"firmware {firmware} does not exist (make firmware builds the project's own)")
         if self.emulator == "qemu":
             return self._qemu(firmware, modem_port)
         return self._simavr(firmware, modem_port)
@@ -103,11 +106,8 @@ class Emulator:
 
     def __init__(self, machine: Machine, firmware: Path, modem_port: int,
                  on_line: Optional[Callable[[str], None]] = None):
-        firmware = Path(firmware)
-        if not firmware.is_file():
-            raise EmulatorError(f"firmware {firmware} does not exist (make firmware builds the project's own)")
         self.machine = machine
-        self.command = machine.command(firmware, modem_port)
+        self.command = machine.command(Path(firmware), modem_port)
         self.on_line = on_line
         self.console: list[str] = []
         self._changed = threading.Condition()
@@ -137,11 +137,13 @@ class Emulator:
     def returncode(self) -> Optional[int]:
         return self._process.poll() if self._process else None
 
-    def wait_for_line(self, pattern: str, timeout: float, start: int = 0) -> tuple[int, str]:
+    def wait_for_line(self, pattern: str, timeout: float, start: int = 0, label: str = "") -> tuple[int, str]:
         """The first console line from index ``start`` on that ``re.search``-matches ``pattern``.
 
-        Raises ``TimeoutError``, or ``EmulatorError`` when the emulator exits before it came.
+        Raises ``TimeoutError``, or ``EmulatorError`` when the emulator exits before it came;
+        their messages name ``label`` (default: the pattern).
         """
+        label = label or repr(pattern)
         regex = re.compile(pattern)
         deadline = time.monotonic() + timeout
         index = start
@@ -153,10 +155,10 @@ class Emulator:
                 index = len(self.console)
                 if self._reader is not None and not self._reader.is_alive():
                     raise EmulatorError(f"{self.describe()} exited (code {self._process.wait()}) "
-                                        f"before its console showed {pattern!r}")
+                                        f"before its console showed {label}")
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise TimeoutError(f"no console line matching {pattern!r} within {timeout} s")
+                    raise TimeoutError(f"no console line matching {label} within {timeout:g} s")
                 self._changed.wait(min(left, 0.5))
 
     def describe(self) -> str:

@@ -1,0 +1,116 @@
+"""`atmodem run`: the launcher's exit codes and messages when firmware, emulator or user end a run
+badly, with real QEMU and simavr where the machine has them."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from atmodem.emulators import BUILD, EmulatorError, machine
+
+LAUNCHER = [sys.executable, "-m", "atmodem", "run"]
+HTTPS_ELF = BUILD / "firmware" / "stm32" / "netduinoplus2" / "atmodem-https.elf"
+UNO_ELF = BUILD / "firmware" / "arduino" / "uno" / "WebClient.ino.elf"
+
+
+def needs(*files):
+    missing = [str(f) for f in files if not f.is_file()]
+    try:
+        machine("netduinoplus2").command(HTTPS_ELF, 1)
+    except EmulatorError as exc:
+        missing.append(str(exc))
+    if missing and not os.environ.get("CI"):
+        pytest.skip(f"needs {', '.join(missing)} (make firmware)")
+
+
+class Run:
+    """`atmodem run` in a subprocess, its output read line by line."""
+
+    def __init__(self, *args):
+        self.process = subprocess.Popen([*LAUNCHER, *map(str, args)], stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True)
+        self.lines = []
+
+    def read_until(self, text: str, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                break
+            self.lines.append(line.rstrip("\n"))
+            if text in line:
+                return line
+        raise AssertionError(f"{text!r} never came; output:\n" + "\n".join(self.lines))
+
+    def finish(self, timeout: float = 30) -> tuple[int, str]:
+        rest, _ = self.process.communicate(timeout=timeout)
+        return self.process.returncode, "\n".join(self.lines) + "\n" + rest
+
+    def emulator_pid(self) -> int:
+        children = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True).stdout
+        return int(children.split()[0])
+
+
+def test_unknown_machine_and_missing_firmware_are_named(tmp_path):
+    result = subprocess.run([*LAUNCHER, "--machine", "pdp11", "--firmware", "x.elf"], capture_output=True, text=True)
+    assert result.returncode == 2 and "unknown machine 'pdp11'; known: b-l475e-iot01a, mega2560" in result.stderr
+    result = subprocess.run([*LAUNCHER, "--machine", "uno", "--firmware", tmp_path / "none.elf"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and f"firmware {tmp_path / 'none.elf'} does not exist" in result.stderr
+
+
+def test_an_emulator_killed_mid_session(tmp_path):
+    needs(HTTPS_ELF)
+    run = Run("--machine", "netduinoplus2", "--firmware", HTTPS_ELF, "--lab", BUILD / "pki",
+              "--expect", "^result: OK", "--timeout", "60")
+    run.read_until("https: GET")
+    qemu = run.emulator_pid()
+    os.kill(qemu, signal.SIGKILL)  # the firmware's UART vanishes in the middle of AT+CIPSTART
+    code, output = run.finish()
+    assert code == 1
+    assert "atmodem: qemu-system-arm (netduinoplus2) exited (code -9) before its console showed" in output
+    assert "and the modem" in output.splitlines()[-1]
+
+
+def test_firmware_for_another_architecture(tmp_path):
+    needs(HTTPS_ELF, UNO_ELF)
+    code, output = Run("--machine", "netduinoplus2", "--firmware", UNO_ELF, "--expect", "never",
+                       "--timeout", "30").finish()
+    assert code == 1 and "qemu: fatal:" in output  # QEMU's own words, passed on
+    assert re.search(r"qemu-system-arm \(netduinoplus2\) exited \(code -?\d+\) before its console showed 'never'",
+                     output)
+
+
+def test_timeout_and_sigterm_stop_emulator_and_modem(tmp_path):
+    needs(HTTPS_ELF)
+    code, output = Run("--machine", "netduinoplus2", "--firmware", HTTPS_ELF, "--expect", "^never$",
+                       "--timeout", "2").finish()
+    assert code == 1 and "atmodem: no console line matching '^never$' within 2 s" in output
+    assert "atmodem: stopped qemu-system-arm (netduinoplus2)" in output
+
+    run = Run("--machine", "netduinoplus2", "--firmware", HTTPS_ELF, "--lab", BUILD / "pki")
+    run.read_until("modem: ready")
+    qemu = run.emulator_pid()
+    run.process.send_signal(signal.SIGTERM)
+    code, output = run.finish()
+    assert code == 130 and "atmodem: interrupted" in output
+    with pytest.raises(ProcessLookupError):
+        os.kill(qemu, 0)  # gone, not left behind
+
+
+def test_the_firmware_s_failure_line_fails_the_run(tmp_path):
+    needs(HTTPS_ELF)
+    code, output = Run("--machine", "netduinoplus2", "--firmware", HTTPS_ELF, "--lab", BUILD / "pki",
+                       "--world", _world_without_the_lab_ap(tmp_path), "--expect", "^result: OK",
+                       "--fail", "^wifi: join failed", "--timeout", "60").finish()
+    assert code == 1 and "atmodem: the console showed 'wifi: join failed (3)' (a failure)" in output
+
+
+def _world_without_the_lab_ap(tmp_path):
+    path = tmp_path / "world.toml"
+    path.write_text('[[access_point]]\nssid = "elsewhere"\npassword = "password1"\n')
+    return path
