@@ -75,6 +75,8 @@ class _TlsCounting:
 class EchoServer(_TlsCounting):
     """Sends ``greeting`` (if any) to each connection, then echoes what it receives."""
 
+    peer_errors: tuple = (OSError,)   # what ends one connection quietly (ssl.SSLError is an OSError)
+
     def __init__(self, context: Optional[ssl.SSLContext] = None, greeting: bytes = b"", address: str = "127.0.0.1"):
         super().__init__(context)
         self.greeting = greeting
@@ -102,7 +104,7 @@ class EchoServer(_TlsCounting):
                 peer.sendall(self.greeting)
             while data := peer.recv(65536):
                 peer.sendall(data)
-        except OSError:  # ssl.SSLError is one
+        except self.peer_errors:
             pass
         finally:
             peer.close()
