@@ -29,8 +29,8 @@ class TlsliteServer(EchoServer):
         try:
             tls.handshakeServer(certChain=self.chain, privateKey=self.key)
         except (TLSError, OSError):
-            self.failures += 1
+            self._count(False)
             conn.close()
             return None
-        self.handshakes += 1
+        self._count(True)
         return tls

@@ -84,7 +84,13 @@ def test_echo_server_greets_then_echoes():
         server.close()
 
 
+def test_the_internet_needs_the_firmware_s_ca(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no lab CA in .* \\(make firmware creates it\\)"):
+        Internet(tmp_path)
+
+
 def test_internet_points_the_world_at_its_servers(tmp_path):
+    LabPki(tmp_path)
     internet = Internet(tmp_path)
     world = World.default()
     try:

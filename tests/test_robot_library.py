@@ -10,6 +10,7 @@ import pytest
 import serial
 
 from AtModemLibrary import AtModemLibrary
+from atmodem.lab import LabPki
 
 
 @pytest.fixture
@@ -87,7 +88,8 @@ def test_world_keywords_and_servers(library):
     assert library.get_tls_handshake_counts() == {"handshakes": 0, "failures": 0}
 
 
-def test_sntp_time_of_the_lab(library):
+def test_sntp_time_of_the_lab(library, tmp_path):
+    LabPki(tmp_path / "pki")  # what make firmware does
     library.start_lab()
     library.set_sntp_server_time("2031-05-06 07:08:09")
     expected = datetime.datetime(2031, 5, 6, 7, 8, 9, tzinfo=datetime.timezone.utc).timestamp()
@@ -101,5 +103,7 @@ def test_keywords_say_what_is_missing(library):
         library.remove_access_point("atmodem-lab")
     with pytest.raises(RuntimeError, match="no firmware is running"):
         library.wait_for_console_line("x")
+    with pytest.raises(FileNotFoundError, match="no lab CA in"):
+        library.start_lab()
     with pytest.raises(ValueError, match="unknown transport 'carrier-pigeon'"):
         library.start_modem("carrier-pigeon")

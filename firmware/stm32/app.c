@@ -12,6 +12,7 @@
 #include "http.h"
 #include "lib.h"
 #include "systick.h"
+#include "uart.h"
 
 #define FETCH_EVERY_MS     10000u
 #define JOIN_RETRY_MS       5000u
@@ -405,6 +406,18 @@ static size_t build_request(char *buf, size_t cap)
 }
 
 /* One GET. False only when the modem must be reset. */
+/* A fast modem and a slow main loop lose bytes as they would on the bench: say so. */
+static void report_lost_bytes(void)
+{
+    static uint32_t reported;
+    uint32_t lost = modem_rx_dropped();
+
+    if (lost != reported) {
+        say("modem: %u bytes lost to a full receive ring or an overrun", (unsigned)(lost - reported));
+        reported = lost;
+    }
+}
+
 static bool https_fetch(void)
 {
     char request[512];
@@ -493,6 +506,7 @@ static bool https_fetch(void)
     else if (!close_link())
         return false;
     report();
+    report_lost_bytes();
     return true;
 }
 

@@ -9,13 +9,12 @@ import re
 import signal
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import platformdirs
 
 from atmodem import __version__
-from atmodem.emulators import BUILD, Emulator, EmulatorError, machine
+from atmodem.emulators import BUILD, Emulator, EmulatorError, EmulatorExited, exit_text, machine
 from atmodem.lab import Internet
 from atmodem.plugins import available_profiles, plugin_set
 from atmodem.profiles import DEFAULT_PROFILE
@@ -62,8 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--profile", default=DEFAULT_PROFILE)
     run.add_argument("--state-dir", type=Path, help="the modem's flash (default: a fresh temporary one)")
     run.add_argument("--trace", type=Path, metavar="FILE", help="append every UART byte to FILE as JSON lines")
-    run.add_argument("--expect", metavar="REGEX", help="stop with success once a console line matches")
-    run.add_argument("--fail", metavar="REGEX", help="stop with failure once a console line matches")
+    run.add_argument("--expect", type=_regex, metavar="REGEX", help="stop with success once a console line matches")
+    run.add_argument("--fail", type=_regex, metavar="REGEX", help="stop with failure once a console line matches")
     run.add_argument("--timeout", type=float, metavar="SECONDS", help="stop with failure after this long")
     run.add_argument("--transcript", type=int, nargs="?", const=40, default=0, metavar="LINES",
                      help="print the end of the AT transcript when done (default 40 lines)")
@@ -112,6 +111,10 @@ def _announce(kind: str, details: dict) -> None:
         print(f"atmodem: modem port {details['modem_port']} listens on {host}:{port}", flush=True)
 
 
+# Signals that end a run the way Ctrl-C does: emulator and modem are stopped on the way out.
+ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
 def _run(args) -> int:
     chosen = machine(args.machine)
     chosen.command(args.firmware, 0)  # a missing emulator or firmware is a usage error: before any start
@@ -121,8 +124,9 @@ def _run(args) -> int:
     session = ModemSession(("listen", "127.0.0.1", 0), world=world, profile=args.profile,
                            state_dir=args.state_dir or Path(scratch.name), trace=args.trace)
     emulator = None
-    # SIGTERM ends a run like Ctrl-C: both emulator and modem are stopped on the way out.
-    signal.signal(signal.SIGTERM, _interrupt)
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, *ENDING_SIGNALS)}
+    for sig in ENDING_SIGNALS:
+        signal.signal(sig, _interrupt)
     try:
         session.start()
         if internet:
@@ -138,13 +142,20 @@ def _run(args) -> int:
         _say(f"atmodem: {exc}")
         code = 1
     finally:
-        stopped = emulator.stop() if emulator else None
-        session.stop()
-        if internet:
-            internet.close()
-        scratch.cleanup()
+        # A second signal must not cut this short: the emulator would outlive us.
+        for sig in previous:
+            signal.signal(sig, signal.SIG_IGN)
+        try:
+            stopped = emulator.stop() if emulator else None
+            session.stop()
+        finally:
+            if internet:
+                internet.close()
+            scratch.cleanup()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     if emulator and stopped is not None:
-        _say(f"atmodem: stopped {emulator.describe()} (exit code {stopped}) and the modem")
+        _say(f"atmodem: stopped {emulator.describe()} ({exit_text(stopped)}) and the modem")
     if args.transcript and session.station:
         _say(f"atmodem: AT transcript (last {args.transcript} lines):\n{session.transcript.render(args.transcript)}")
     return code
@@ -163,20 +174,28 @@ def _interrupt(signum, frame):
 def _watch(emulator: Emulator, args) -> int:
     """Until the console shows ``--expect`` or ``--fail``, the emulator exits, or ``--timeout`` runs out."""
     timeout = args.timeout if args.timeout is not None else float("inf")
-    if args.expect or args.fail:
-        wanted = [pattern for pattern in (args.expect, args.fail) if pattern]
-        either = "|".join(f"(?:{pattern})" for pattern in wanted)
-        _, line = emulator.wait_for_line(either, timeout, label=" or ".join(map(repr, wanted)))
-        failed = bool(args.fail and re.search(args.fail, line))
-        _say(f"atmodem: the console showed {line!r}{' (a failure)' if failed else ''}")
-        return 1 if failed else 0
-    started = time.monotonic()
-    while emulator.returncode is None:
-        if time.monotonic() - started > timeout:
-            raise TimeoutError(f"timed out after {args.timeout:g} s")
-        time.sleep(0.1)
-    _say(f"atmodem: {emulator.describe()} exited with code {emulator.returncode}")
-    return 0 if emulator.returncode == 0 else 1
+    wanted = [pattern for pattern in (args.expect, args.fail) if pattern]
+    try:
+        if wanted:
+            either = "|".join(f"(?:{pattern.pattern})" for pattern in wanted)
+            _, line = emulator.wait_for_line(either, timeout, label=" or ".join(repr(p.pattern) for p in wanted))
+            failed = bool(args.fail and args.fail.search(line))
+            _say(f"atmodem: the console showed {line!r}{' (a failure)' if failed else ''}")
+            return 1 if failed else 0
+        emulator.wait_for_exit(timeout)
+    except EmulatorExited:
+        if args.expect:
+            raise
+    code = emulator.returncode
+    _say(f"atmodem: {emulator.describe()} ended ({exit_text(code)})")
+    return 0 if code == 0 else 1
+
+
+def _regex(text: str) -> re.Pattern:
+    try:
+        return re.compile(text)
+    except re.error as exc:
+        raise argparse.ArgumentTypeError(f"not a regular expression: {text!r} ({exc})") from None
 
 
 def _list_plugins(args) -> None:

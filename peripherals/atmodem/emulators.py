@@ -8,6 +8,7 @@ our stdout pipe, collects console lines, and stops it for sure (SIGTERM, then SI
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import shutil
@@ -28,6 +29,20 @@ STOP_GRACE = 3.0
 
 class EmulatorError(RuntimeError):
     """The emulator cannot be started (missing binary, wrong version, unknown machine)."""
+
+
+class EmulatorExited(EmulatorError):
+    """The emulator ended before what was awaited happened."""
+
+
+def exit_text(code: Optional[int]) -> str:
+    """``exit code N`` or, for a process a signal ended, ``killed by SIGNAME``."""
+    if code is not None and code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
 
 
 @dataclass(frozen=True)
@@ -101,6 +116,14 @@ def _require_qemu(binary: str, minimum: int, machine_name: str) -> None:
                             " (make setup-emulators installs it from the release's backports)")
 
 
+_libc = ctypes.CDLL(None, use_errno=True)
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 class Emulator:
     """One emulator process; console lines (and the emulator's own messages) arrive in ``console``."""
 
@@ -115,9 +138,11 @@ class Emulator:
         self._reader: Optional[threading.Thread] = None
 
     def start(self) -> "Emulator":
-        # Its own session: a Ctrl-C meant for us reaches it only through stop().
+        # Its own session: a Ctrl-C meant for us reaches it only through stop(). And it dies with
+        # us, however we die: an emulator left running would hold the firmware's UART for ever.
         self._process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+                                         stderr=subprocess.STDOUT, start_new_session=True,
+                                         preexec_fn=_die_with_parent)
         self._reader = threading.Thread(target=self._read, name="emulator-console", daemon=True)
         self._reader.start()
         return self
@@ -154,12 +179,19 @@ class Emulator:
                         return index, self.console[index]
                 index = len(self.console)
                 if self._reader is not None and not self._reader.is_alive():
-                    raise EmulatorError(f"{self.describe()} exited (code {self._process.wait()}) "
-                                        f"before its console showed {label}")
+                    raise EmulatorExited(f"{self.describe()} ended ({exit_text(self._process.wait())}) "
+                                         f"before its console showed {label}")
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise TimeoutError(f"no console line matching {label} within {timeout:g} s")
                 self._changed.wait(min(left, 0.5))
+
+    def wait_for_exit(self, timeout: float) -> int:
+        """The emulator's exit code once it ends; ``TimeoutError`` if it runs longer than ``timeout``."""
+        try:
+            return self._process.wait(None if timeout == float("inf") else timeout)
+        except subprocess.TimeoutExpired:
+            raise TimeoutError(f"timed out after {timeout:g} s") from None
 
     def describe(self) -> str:
         return f"{Path(self.command[0]).name} ({self.machine.name})"

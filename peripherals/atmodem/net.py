@@ -322,13 +322,12 @@ def _prepare(sock: socket.socket) -> None:
 class Connecting:
     """An outgoing connection in progress; ``cancel()`` abandons it."""
 
-    def __init__(self, network: "Network", address: str, port: int, done: Callable[[Optional[Link]], None],
-                 factory: Callable[..., Link]):
+    def __init__(self, network: "Network", remote: tuple[str, int], target: tuple[str, int],
+                 done: Callable[[Optional[Link]], None], factory: Callable[..., Link]):
         self.network = network
         self.done = done
         self.factory = factory
-        self.remote = (address, port)   # what the modem dialled, and reports
-        target = network.world.route(address, port)
+        self.remote = remote   # what the modem dialled, and reports; ``target`` is where it really goes
         family = socket.AF_INET6 if ":" in target[0] else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_STREAM)
         _prepare(self.sock)
@@ -436,12 +435,12 @@ class Network:
 
         ``factory(network, sock, remote)`` makes the link once connected (TLS passes its own).
         """
-        target = self.world.route(address, port)[0]
-        if not self.world.may_reach(target):
-            log.info("policy: %s is not reachable from the modem", target)
+        target = self.world.route(address, port)
+        if not self.world.may_reach(target[0]):
+            log.info("policy: %s is not reachable from the modem", target[0])
             self.reactor.call_soon_threadsafe(done, None)
             return None
-        return Connecting(self, address, port, done, factory)
+        return Connecting(self, (address, port), target, done, factory)
 
     def listen(self, modem_port: int, on_pending: Callable[[Listener], None]) -> Listener:
         return Listener(self, modem_port, on_pending)

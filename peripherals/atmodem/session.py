@@ -161,18 +161,23 @@ class ModemSession:
     def stop(self) -> None:
         if self._thread is None:
             return
-        if self.station is not None:
-            asyncio.run_coroutine_threadsafe(self.station.stop(), self._loop).result(timeout=30)
-        self._halt()
+        try:
+            if self.station is not None:
+                asyncio.run_coroutine_threadsafe(self.station.stop(), self._loop).result(timeout=30)
+        finally:
+            self._halt()
 
     def _halt(self) -> None:
+        thread, self._thread = self._thread, None
         self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._thread = None
-        self._loop.close()
+        thread.join(timeout=10)
+        if not thread.is_alive():  # a loop still running cannot be closed; the daemon thread dies with us
+            self._loop.close()
 
     def call(self, function: Callable, *args, timeout: float = 30):
         """Run ``function(*args)`` on the loop thread and return what it returns (or raise what it raises)."""
+        if threading.current_thread() is self._thread:  # already there (a world listener, an observer)
+            return function(*args)
         future: concurrent.futures.Future = concurrent.futures.Future()
 
         def run():

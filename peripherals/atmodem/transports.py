@@ -27,6 +27,7 @@ from typing import Optional
 import serial
 
 from atmodem.engine import Modem, UartConfig
+from atmodem.world import parse_endpoint
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +43,12 @@ def _lost(data: bytes) -> None:
 def parse_tcp(spec: str) -> tuple[str, int]:
     """``tcp:HOST:PORT`` (``HOST`` may be ``[v6]``) to ``(host, port)``."""
     scheme, _, rest = spec.partition(":")
-    host, _, port = rest.rpartition(":")
-    if scheme != "tcp" or not host or not port.isdigit() or int(port) > 65535:
+    if scheme != "tcp":
         raise ValueError(f"expected tcp:HOST:PORT, got {spec!r}")
-    return host.strip("[]"), int(port)
+    try:
+        return parse_endpoint(rest)
+    except ValueError:
+        raise ValueError(f"expected tcp:HOST:PORT, got {spec!r}") from None
 
 
 class Transport:

@@ -48,7 +48,7 @@ TOML layout (every key optional)::
     latency = 0.02                      # seconds from data on a socket to the chip noticing it
     sntp_port = 123                     # where the modem sends SNTP (tests cannot bind 123)
     tls_time_scale = 1.0                # times the spec's handshake and probe durations (0: instant)
-    forward = { "127.0.0.1:443" = "127.0.0.1:40443" }   # where a link to address:port really goes
+    forward = { "127.0.0.1:443" = "127.0.0.1:40443" }   # where a TCP/SSL link to address:port really goes
 
     [servers]
     bind = "127.0.0.1"                  # where AT+CIPSERVER listens on the host
@@ -132,7 +132,8 @@ class Ethernet:
 
 @dataclass(frozen=True)
 class WorldEvent:
-    kind: str          # ap_removed, ap_restored, rssi_changed, cable_unplugged, cable_plugged, host_mapped
+    kind: str          # ap_removed, ap_restored, rssi_changed, cable_unplugged, cable_plugged, host_mapped,
+                       # port_forwarded
     subject: object = None
 
 
@@ -204,7 +205,7 @@ class World:
         if "tls_time_scale" in network:
             options["tls_time_scale"] = float(network["tls_time_scale"])
         if "forward" in network:
-            options["forward"] = {_endpoint(k): _endpoint(v) for k, v in network["forward"].items()}
+            options["forward"] = {parse_endpoint(k): parse_endpoint(v) for k, v in network["forward"].items()}
         if "mac" in data.get("modem", {}):
             options["mac"] = data["modem"]["mac"]
         return cls(**options)
@@ -308,9 +309,10 @@ class World:
         self._emit("port_forwarded", (address, port))
 
 
-def _endpoint(text: str) -> tuple[str, int]:
+def parse_endpoint(text: str) -> tuple[str, int]:
+    """``ADDRESS:PORT`` (``[v6]:PORT`` too) to ``(address, port)``."""
     address, _, port = text.rpartition(":")
-    if not address or not port.isdigit():
+    if not address or not port.isdigit() or int(port) > 65535:
         raise ValueError(f"expected ADDRESS:PORT, got {text!r}")
     return address.strip("[]"), int(port)
 

@@ -557,7 +557,8 @@ int main(int argc, char **argv)
 			break;
 		case 't':
 			limit_s = strtod(optarg, &end);
-			if (*end || limit_s < 0) {
+			/* a bound keeps limit_s * hz inside a uint64_t */
+			if (*end || !(limit_s >= 0 && limit_s <= 1e7)) {
 				msg("bad time limit: %s", optarg);
 				return EXIT_USAGE;
 			}
@@ -711,7 +712,10 @@ int main(int argc, char **argv)
 		    throttle ? "real time" : "unthrottled");
 	}
 
-	const uint64_t slice_cycles = (uint64_t)hz * SLICE_NS / 1000000000ULL;
+	/* At least one cycle, or a slow clock would never advance. */
+	uint64_t slice_cycles = (uint64_t)hz * SLICE_NS / 1000000000ULL;
+	if (slice_cycles == 0)
+		slice_cycles = 1;
 	const uint64_t limit_cycles = (uint64_t)(limit_s * (double)hz);
 	uint64_t wall_base = now_ns();
 	uint64_t cycle_base = avr->cycle;

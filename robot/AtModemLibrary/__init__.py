@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import re
 import tempfile
@@ -17,8 +18,7 @@ from atmodem.emulators import BUILD, Emulator, machine
 from atmodem.lab import EchoServer, Internet, LabPki, Page, SntpServer, WebServer, server_context
 from atmodem.profiles import DEFAULT_PROFILE
 from atmodem.session import ModemSession
-from atmodem.transports import parse_tcp
-from atmodem.world import AccessPoint, World
+from atmodem.world import AccessPoint, World, parse_endpoint
 
 
 @library(scope="SUITE", version=__version__, doc_format="ROBOT", listener="SELF")
@@ -66,11 +66,12 @@ class AtModemLibrary:
     # ------------------------------------------------------------------ modem
 
     @keyword
-    def start_modem(self, transport: str = "listen", address: str = "127.0.0.1:0", profile: str = DEFAULT_PROFILE,
+    def start_modem(self, transport: str = "listen", address: Optional[str] = None, profile: str = DEFAULT_PROFILE,
                     world: Optional[str] = None, state_dir: Optional[str] = None, trace: Optional[str] = None) -> str:
         """Starts a modem and returns where its UART is.
 
-        ``transport`` is ``listen`` (a TCP server at ``address``; port 0 picks a free one),
+        ``transport`` is ``listen`` (a TCP server at ``address``, default ``127.0.0.1:0``:
+        port 0 picks a free one),
         ``connect`` (a TCP client of ``address``, reconnecting), ``pty`` (``address``, if given,
         becomes a symlink to the pseudo-terminal) or ``serial`` (``address`` is a pyserial URL).
         ``world`` is a TOML world file (default: the built-in world with the access point
@@ -107,18 +108,21 @@ class AtModemLibrary:
 
     @keyword
     def stop_everything(self) -> None:
-        """Stops the firmware, the modem and every lab server this library started."""
-        self.stop_firmware()
-        self.stop_modem()
-        for server in self._servers:
-            server.close()
-        self._servers.clear()
-        if self._internet is not None:
-            self._internet.close()
-            self._internet = None
-        for folder in self._scratch:
-            folder.cleanup()
-        self._scratch.clear()
+        """Stops the firmware, the modem and every lab server this library started.
+
+        Each is stopped even if stopping another failed; the first failure is raised then."""
+        servers, self._servers = self._servers, []
+        internet, self._internet = self._internet, None
+        scratch, self._scratch = self._scratch, []
+        with contextlib.ExitStack() as stack:  # runs every callback, last registered first
+            for folder in scratch:
+                stack.callback(folder.cleanup)
+            if internet is not None:
+                stack.callback(internet.close)
+            for server in servers:
+                stack.callback(server.close)
+            stack.callback(self.stop_modem)
+            stack.callback(self.stop_firmware)
 
     # ------------------------------------------------------------------ world
 
@@ -156,7 +160,7 @@ class AtModemLibrary:
     @keyword
     def forward_port(self, destination: str, to: str) -> None:
         """Sends later links to ``destination`` (``ADDRESS:PORT``) to ``to`` (``ADDRESS:PORT``) instead."""
-        (address, port), (to_address, to_port) = _endpoint(destination), _endpoint(to)
+        (address, port), (to_address, to_port) = parse_endpoint(destination), parse_endpoint(to)
         self._edit_world(self._world_now().forward_port, address, port, to_address, to_port)
 
     @keyword
@@ -354,19 +358,14 @@ class AtModemLibrary:
         return [s for s in [*self._servers, *self._lab_servers()] if isinstance(s, WebServer)]
 
 
-def _transport_spec(transport: str, address: str) -> tuple:
+def _transport_spec(transport: str, address: Optional[str]) -> tuple:
     if transport in ("listen", "connect"):
-        return (transport, *parse_tcp(address if address.startswith("tcp:") else f"tcp:{address}"))
+        return (transport, *parse_endpoint(address or "127.0.0.1:0"))
     if transport == "pty":
-        return ("pty", Path(address) if address and address != "127.0.0.1:0" else None)
-    if transport == "serial":
+        return ("pty", Path(address) if address else None)
+    if transport == "serial" and address:
         return ("serial", address)
-    raise ValueError(f"unknown transport {transport!r}: listen, connect, pty or serial")
-
-
-def _endpoint(text: str) -> tuple[str, int]:
-    host, port = parse_tcp(f"tcp:{text}")
-    return host, port
+    raise ValueError(f"unknown transport {transport!r} (listen, connect, pty, or serial with a URL)")
 
 
 def _unix_time(when: str) -> float:

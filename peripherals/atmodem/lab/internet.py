@@ -25,7 +25,7 @@ PAGE = (b"Hello from the atmodem lab!\n"
 class Internet:
     def __init__(self, pki_folder: Path, *, wrong_ca: bool = False, page: bytes = PAGE, address: str = "127.0.0.1"):
         self.address = address
-        self.pki = LabPki(pki_folder)
+        self.pki = LabPki(pki_folder, create=False)  # the root the firmware was built with, or nothing
         issued = LabPki.stranger(WEB_HOST) if wrong_ca else self.pki.server(WEB_HOST)
         self._keys = tempfile.TemporaryDirectory(prefix="atmodem-lab-")
         pages = {"/": Page(page)}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import os
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,21 +76,32 @@ def _is_root(issued: Issued) -> bool:
 
 
 class LabPki:
-    """A root CA kept in ``folder`` (made on first use), and server certificates it signs."""
+    """A root CA kept in ``folder``, and server certificates it signs.
 
-    def __init__(self, folder: Path):
+    With ``create`` a missing CA is made; without, a missing CA is an error, since a firmware
+    built with another root would only fail later with a puzzling ``connect fail``.
+    """
+
+    def __init__(self, folder: Path, create: bool = True):
         self.folder = Path(folder)
         cert_file, key_file = self.folder / "ca.pem", self.folder / "ca.key.pem"
-        if cert_file.exists() and key_file.exists():
-            cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
-            key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
-            self.root = Issued(cert, key)
-        else:
-            self.root = issue("atmodem Lab Root", None, ca=True, start=VALID_FROM, end=VALID_UNTIL)
-            self.folder.mkdir(parents=True, exist_ok=True)
-            key_file.write_bytes(_key_pem(self.root.key))
-            cert_file.write_bytes(self.root.pem)  # last: its presence means the pair is complete
+        if not cert_file.exists():
+            if not create:
+                raise FileNotFoundError(f"no lab CA in {self.folder} (make firmware creates it)")
+            self._create(cert_file, key_file)
+        cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
+        key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+        self.root = Issued(cert, key)
         self.ca_file = cert_file
+
+    def _create(self, cert_file: Path, key_file: Path) -> None:
+        root = issue("atmodem Lab Root", None, ca=True, start=VALID_FROM, end=VALID_UNTIL)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        # Each file appears whole (rename), the key first: a CA certificate on disk always has its key.
+        for path, data in ((key_file, _key_pem(root.key)), (cert_file, root.pem)):
+            temporary = path.with_name(f".{path.name}.{os.getpid()}")
+            temporary.write_bytes(data)
+            os.replace(temporary, path)
 
     def server(self, *hosts: str) -> Issued:
         """A server certificate for ``hosts`` that chains to this root."""

@@ -52,12 +52,20 @@ class SntpServer:
 
 
 class _TlsCounting:
-    """The handshake bookkeeping both TCP servers share."""
+    """The handshake bookkeeping both TCP servers share (connections run on threads of their own)."""
 
     def __init__(self, context: Optional[ssl.SSLContext]):
         self.context = context
         self.handshakes = 0
         self.failures = 0
+        self._count_lock = threading.Lock()
+
+    def _count(self, handshake: bool) -> None:
+        with self._count_lock:
+            if handshake:
+                self.handshakes += 1
+            else:
+                self.failures += 1
 
     def _secure(self, conn: socket.socket) -> Optional[socket.socket]:
         if self.context is None:
@@ -65,10 +73,10 @@ class _TlsCounting:
         try:
             tls = self.context.wrap_socket(conn, server_side=True)
         except (ssl.SSLError, OSError):
-            self.failures += 1
+            self._count(False)
             conn.close()
             return None
-        self.handshakes += 1
+        self._count(True)
         return tls
 
 
@@ -91,7 +99,8 @@ class EchoServer(_TlsCounting):
                 conn, _ = self.listener.accept()
             except OSError:
                 return
-            self.connections += 1
+            with self._count_lock:
+                self.connections += 1
             threading.Thread(target=self._one, args=(conn,), daemon=True).start()
 
     def _one(self, conn: socket.socket) -> None:
@@ -110,6 +119,11 @@ class EchoServer(_TlsCounting):
             peer.close()
 
     def close(self) -> None:
+        # close() alone does not wake a thread blocked in accept() on Linux.
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.listener.close()
 
 
@@ -161,6 +175,7 @@ def _handler_for(server: WebServer):
         timeout = 10
 
         def setup(self):
+            self.request.settimeout(self.timeout)  # a client that never says hello must not hold a thread
             secured = server._secure(self.request)
             if secured is None:
                 self.request = None
@@ -176,6 +191,7 @@ def _handler_for(server: WebServer):
         def finish(self):
             if self.request is not None:
                 super().finish()
+                self.request.close()  # the TLS socket: the server only closes the one it accepted
 
         def do_GET(self):
             server.requests.append(Request("GET", self.path, dict(self.headers)))
