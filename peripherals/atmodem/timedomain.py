@@ -1,0 +1,257 @@
+"""A modem inside an emulator's time domain: its clock, its network and its UART on virtual time.
+
+An emulator such as Renode runs the firmware on its own thread and its own (virtual)
+clock. A modem that lives there must be touched only on that thread, and only at
+virtual instants, or two runs of the same firmware would not see the same bytes at
+the same times. This module holds that logic, free of any emulator API:
+
+* ``TimeDomain`` is what the emulator offers: the virtual time, ``schedule`` (run an
+  action later, from the emulation thread) and ``post`` (from any thread: run an
+  action at the domain's next instant). ``renode.RenodeTimeDomain`` is Renode's;
+  ``ManualTimeDomain`` runs on the engine's ``ManualClock``, for tests and for
+  driving a modem in virtual time without an emulator.
+* ``VirtualClock`` is the engine's clock on a time domain.
+* ``TimeDomainReactor`` is the network's reactor: a host thread waits on the sockets,
+  and every callback is carried into the time domain, so socket data and SNTP answers
+  reach the modem at virtual instants, never from a foreign thread.
+* ``UartAdapter`` joins a modem to an emulated UART, optionally pacing the modem's
+  output at its configured baud rate in virtual time.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from typing import Callable, Optional, Protocol
+
+from atmodem.clock import ManualClock
+from atmodem.engine import Modem, UartConfig
+from atmodem.net import SelectorReactor
+
+
+class TimeDomain(Protocol):
+    def now(self) -> float:
+        """Virtual seconds since the emulation started."""
+
+    def schedule(self, delay: float, action: Callable[[], None]) -> None:
+        """Run ``action`` on the emulation thread ``delay`` virtual seconds from now (emulation thread only)."""
+
+    def post(self, action: Callable[[], None]) -> None:
+        """From any thread: run ``action`` on the emulation thread at the domain's next instant."""
+
+
+class ManualTimeDomain:
+    """A time domain on a ``ManualClock``: virtual time moves only when its owner advances it.
+
+    ``post`` may be called from any thread; posted actions run, in order, the next time
+    the owner calls ``run_posted`` (or ``advance``), as an emulator runs them at its next
+    synchronisation point.
+    """
+
+    def __init__(self, clock: Optional[ManualClock] = None):
+        self.clock = clock or ManualClock()
+        self._posted: collections.deque = collections.deque()
+        self._arrived = threading.Condition()
+
+    def now(self) -> float:
+        return self.clock.now()
+
+    def schedule(self, delay: float, action: Callable[[], None]) -> None:
+        self.clock.call_later(delay, action)
+
+    def post(self, action: Callable[[], None]) -> None:
+        with self._arrived:
+            self._posted.append(action)
+            self._arrived.notify_all()
+
+    def run_posted(self, wait: float = 0.0) -> int:
+        """Run what other threads posted (waiting up to ``wait`` seconds for the first); how many ran."""
+        with self._arrived:
+            if not self._posted and wait:
+                self._arrived.wait(wait)
+            actions, self._posted = list(self._posted), collections.deque()
+        for action in actions:
+            action()
+        return len(actions)
+
+    def advance(self, seconds: float) -> None:
+        self.run_posted()
+        self.clock.advance(seconds)
+
+
+class _Scheduled:
+    """A pending ``call_later``; emulators cannot take a scheduled action back, so it is disarmed."""
+
+    def __init__(self, callback: Callable, args: tuple):
+        self.callback, self.args = callback, args
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def __call__(self) -> None:
+        if not self.cancelled:
+            self.callback(*self.args)
+
+
+class VirtualClock:
+    """The engine's ``Clock`` on a time domain."""
+
+    def __init__(self, domain: TimeDomain):
+        self.domain = domain
+
+    def now(self) -> float:
+        return self.domain.now()
+
+    def call_later(self, delay: float, callback: Callable, *args) -> _Scheduled:
+        scheduled = _Scheduled(callback, args)
+        self.domain.schedule(max(0.0, delay), scheduled)
+        return scheduled
+
+
+class TimeDomainReactor:
+    """The network's reactor for a modem in a time domain.
+
+    Registrations come from the emulation thread; a host thread mirrors them onto a
+    selector. When a socket is ready the host thread stops watching it and posts the
+    callback into the time domain; once the callback has run there, the socket is
+    watched again if it is still wanted. So a callback runs once per readiness, on the
+    emulation thread, at a virtual instant.
+    """
+
+    def __init__(self, domain: TimeDomain):
+        self.domain = domain
+        self._host = SelectorReactor()
+        self._wanted: dict[tuple[int, int], tuple[Callable, tuple]] = {}
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="atmodem-time-domain-io", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------ the Reactor protocol (emulation thread)
+
+    def add_reader(self, fd, callback: Callable, *args) -> None:
+        self._want(fd, 0, (callback, args))
+
+    def remove_reader(self, fd) -> bool:
+        return self._want(fd, 0, None)
+
+    def add_writer(self, fd, callback: Callable, *args) -> None:
+        self._want(fd, 1, (callback, args))
+
+    def remove_writer(self, fd) -> bool:
+        return self._want(fd, 1, None)
+
+    def call_soon_threadsafe(self, callback: Callable, *args) -> None:
+        self.domain.post(lambda: callback(*args))
+
+    def close(self) -> None:
+        self._closed.set()
+        self._host.call_soon_threadsafe(lambda: None)  # wakes the host thread's poll
+        self._thread.join(timeout=5)
+
+    # ------------------------------------------------------------------------ internals
+
+    def _want(self, fd, side: int, entry) -> bool:
+        key = (_fileno(fd), side)
+        with self._lock:
+            present = key in self._wanted
+            if entry is None:
+                self._wanted.pop(key, None)
+            else:
+                self._wanted[key] = entry
+        self._host.call_soon_threadsafe(self._mirror, key)
+        return present
+
+    def _mirror(self, key: tuple[int, int]) -> None:
+        """Host thread: watch ``key`` exactly while the emulation side wants it."""
+        fd, side = key
+        with self._lock:
+            wanted = key in self._wanted
+        if wanted:
+            (self._host.add_reader if side == 0 else self._host.add_writer)(fd, self._ready, key)
+        else:
+            try:
+                (self._host.remove_reader if side == 0 else self._host.remove_writer)(fd)
+            except (KeyError, ValueError, OSError):
+                pass  # closed already: the selector forgot it
+
+    def _ready(self, key: tuple[int, int]) -> None:
+        """Host thread: ``key`` is ready. Stop watching until the emulation side has handled it."""
+        fd, side = key
+        (self._host.remove_reader if side == 0 else self._host.remove_writer)(fd)
+        self.domain.post(lambda: self._dispatch(key))
+
+    def _dispatch(self, key: tuple[int, int]) -> None:
+        """Emulation thread: run the callback still registered for ``key``, then watch it again."""
+        with self._lock:
+            entry = self._wanted.get(key)
+        if entry is None:
+            return
+        callback, args = entry
+        callback(*args)
+        self._host.call_soon_threadsafe(self._mirror, key)
+
+    def _watch(self) -> None:
+        while not self._closed.is_set():
+            self._host.poll(0.5)
+
+
+def _fileno(fd) -> int:
+    return fd if isinstance(fd, int) else fd.fileno()
+
+
+class EmulatedUart(Protocol):
+    """What the adapter needs of an emulator's UART (``renode.RenodeUart`` is Renode's)."""
+
+    def on_byte(self, callback: Callable[[int], None]) -> None:
+        """Call ``callback(byte)`` for every byte the firmware transmits (on the emulation thread)."""
+
+    def write_byte(self, byte: int) -> None:
+        """Put ``byte`` into the firmware's receive path (emulation thread only)."""
+
+
+def byte_time(config: UartConfig) -> float:
+    """Seconds one character takes on the wire: start bit, data bits, parity bit, stop bits."""
+    stop_bits = {1: 1.0, 2: 1.5, 3: 2.0}.get(config.stop_bits, 1.0)
+    parity = 1 if config.parity == 2 else 0  # only 2 enables parity on the chip (spec §6.1)
+    return (1 + config.data_bits + parity + stop_bits) / config.baud
+
+
+class UartAdapter:
+    """A modem on an emulated UART, in virtual time.
+
+    With ``pace`` the modem's output leaves one character per byte time at its current
+    ``AT+UART`` settings, as the chip's UART sends it; a firmware that reads too slowly
+    then overruns as on hardware. Without, each write reaches the UART at once.
+    """
+
+    def __init__(self, modem: Modem, uart: EmulatedUart, domain: TimeDomain, pace: bool = False):
+        self.modem = modem
+        self.uart = uart
+        self.domain = domain
+        self.pace = pace
+        self._queue: collections.deque = collections.deque()
+        self._sending = False
+        uart.on_byte(self._from_firmware)
+        modem.sink = self._to_firmware
+
+    def _from_firmware(self, byte: int) -> None:
+        self.modem.feed(bytes([byte]))
+
+    def _to_firmware(self, data: bytes) -> None:
+        if not self.pace:
+            for byte in data:
+                self.uart.write_byte(byte)
+            return
+        self._queue.extend(data)
+        if not self._sending:
+            self._sending = True
+            self._send_next()
+
+    def _send_next(self) -> None:
+        if not self._queue:
+            self._sending = False
+            return
+        self.uart.write_byte(self._queue.popleft())
+        self.domain.schedule(byte_time(self.modem.uart), self._send_next)

@@ -1,0 +1,155 @@
+"""The time-domain logic the Renode adapter runs on, on the engine's manual clock.
+
+Nothing here is Renode: ``ManualTimeDomain`` is a time domain of its own, and
+``StandInUart`` stands in for an emulated UART (it records what reaches the firmware).
+These tests are not Renode tests; the Renode suites are in robot/suites/renode_*.robot.
+"""
+
+import threading
+import time
+
+import pytest
+
+from atmodem.engine import Modem, UartConfig
+from atmodem.net import Network
+from atmodem.plugins import PluginSet, get_profile
+from atmodem.profiles import DEFAULT_PROFILE
+from atmodem.state import Flash, Settings
+from atmodem.timedomain import ManualTimeDomain, TimeDomainReactor, UartAdapter, VirtualClock, byte_time
+from atmodem.world import World
+from support import JOIN, Peer
+
+
+class StandInUart:
+    """Stands in for an emulated UART: records (virtual time, byte) for each byte the firmware receives."""
+
+    def __init__(self, domain):
+        self.domain = domain
+        self.received: list[tuple[float, int]] = []
+        self.transmit = None
+
+    def on_byte(self, callback):
+        self.transmit = callback
+
+    def write_byte(self, byte):
+        self.received.append((self.domain.now(), byte))
+
+    def firmware_sends(self, data: bytes, spacing: float = 10 / 115200) -> None:
+        """The firmware transmits ``data``, one byte per ``spacing`` virtual seconds."""
+        for byte in data:
+            self.transmit(byte)
+            self.domain.advance(spacing)
+
+    def text(self) -> bytes:
+        return bytes(byte for _, byte in self.received)
+
+
+def modem_in(domain, world=None, reactor=None, pace=False, tmp=None):
+    world = world or World.default()
+    network = Network(reactor, world) if reactor else None
+    modem = Modem(PluginSet(get_profile(DEFAULT_PROFILE)), VirtualClock(domain), Settings(Flash(tmp)),
+                  world=world, network=network)
+    uart = StandInUart(domain)
+    UartAdapter(modem, uart, domain, pace=pace)
+    modem.power_on()
+    domain.advance(2.0)  # boot: ready
+    return modem, uart
+
+
+def run(pace=False):
+    domain = ManualTimeDomain()
+    modem, uart = modem_in(domain, pace=pace)
+    uart.firmware_sends(b"ATE0\r\nAT+GMR\r\n")
+    domain.advance(1.0)
+    modem.power_off()
+    return uart.received
+
+
+def test_replies_land_at_virtual_instants_and_runs_repeat_exactly():
+    first = run()
+    assert bytes(b for _, b in first).startswith(b"\r\nready\r\n")
+    assert b"ATE0\r\n\r\nOK\r\n" in bytes(b for _, b in first)
+    assert first == run()  # the same bytes at the same virtual times, byte for byte
+
+
+def test_paced_output_takes_the_byte_time_of_the_modem_s_uart():
+    domain = ManualTimeDomain()
+    modem, uart = modem_in(domain, pace=True)
+    uart.received.clear()
+    start = domain.now()
+    modem.write(b"x" * 11520)
+    domain.advance(2.0)
+    times = [t for t, _ in uart.received]
+    assert len(times) == 11520
+    assert times[-1] - start == pytest.approx(1.0, rel=0.05)  # 11,520 bytes at 115200 Bd, 8N1
+    assert times[1] - times[0] == pytest.approx(10 / 115200)
+
+
+def test_pacing_follows_at_uart():
+    assert byte_time(UartConfig(9600, 8, 1, 0)) == pytest.approx(10 / 9600)
+    assert byte_time(UartConfig(115200, 8, 3, 2)) == pytest.approx(12 / 115200)  # 2 stop bits, even parity
+    assert byte_time(UartConfig(115200, 7, 2, 1)) == pytest.approx(9.5 / 115200)  # parity 1 enables nothing
+
+
+def test_a_cancelled_timer_never_fires():
+    domain = ManualTimeDomain()
+    clock = VirtualClock(domain)
+    fired = []
+    clock.call_later(0.5, fired.append, "kept")
+    clock.call_later(0.5, fired.append, "cancelled").cancel()
+    domain.advance(1.0)
+    assert fired == ["kept"] and clock.now() == 1.0
+
+
+def test_posted_actions_run_in_order_on_the_thread_that_runs_the_domain():
+    domain = ManualTimeDomain()
+    seen = []
+    workers = [threading.Thread(target=domain.post, args=(lambda n=n: seen.append((n, threading.current_thread())),))
+               for n in range(5)]
+    for worker in workers:
+        worker.start()
+        worker.join()
+    assert seen == []  # nothing runs until the domain's next instant
+    assert domain.run_posted() == 5
+    assert [n for n, _ in seen] == [0, 1, 2, 3, 4]
+    assert {thread for _, thread in seen} == {threading.current_thread()}
+
+
+def test_socket_data_reaches_the_modem_only_inside_the_time_domain(tmp_path):
+    domain = ManualTimeDomain()
+    reactor = TimeDomainReactor(domain)
+    world = World.default()
+    world.latency = 0.0
+    modem, uart = modem_in(domain, world=world, reactor=reactor, tmp=tmp_path)
+    peer = Peer()
+    try:
+        uart.firmware_sends(b"ATE0\r\n" + JOIN)
+        domain.advance(10.0)
+        uart.firmware_sends(b'AT+CIPSTART="TCP","127.0.0.1",%d\r\n' % peer.port)
+        _until(domain, lambda: b"CONNECT\r\n" in uart.text())
+        conn = peer.accept()
+        uart.received.clear()
+        conn.sendall(b"hello")
+        time.sleep(0.2)
+        assert uart.text() == b""  # ready on the host, but the emulation has not reached an instant yet
+        threads = []
+        modem.observers.append(lambda kind, details: threads.append(threading.current_thread()))
+        _until(domain, lambda: b"hello" in uart.text())
+        assert uart.text() == b"\r\n+IPD,5:hello"
+        conn.close()
+        _until(domain, lambda: b"CLOSED" in uart.text())
+        assert uart.text().endswith(b"CLOSED\r\n")
+        assert set(threads) <= {threading.current_thread()}
+    finally:
+        modem.power_off()
+        reactor.close()
+        peer.close()
+
+
+def _until(domain, condition, timeout: float = 10.0) -> None:
+    """Run the domain as an emulator would: posted host events, then a little virtual time."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        domain.run_posted(wait=0.01)
+        domain.advance(0.01)
