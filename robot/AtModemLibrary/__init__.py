@@ -5,18 +5,21 @@ from __future__ import annotations
 import contextlib
 import datetime
 import re
+import socket
 import tempfile
+import time
 from pathlib import Path
 from typing import Optional
 
-from robot.api import logger
+from robot.api import SkipExecution, logger
 from robot.api.deco import keyword, library
 from robot.utils import timestr_to_secs
 
 from atmodem import __version__
-from atmodem.emulators import BUILD, Emulator, machine
+from atmodem.emulators import BUILD, PLATFORMS, Emulator, machine
 from atmodem.lab import EchoServer, Internet, LabPki, Page, SntpServer, WebServer, server_context
 from atmodem.profiles import DEFAULT_PROFILE
+from atmodem.renode import renode_missing
 from atmodem.session import ModemSession
 from atmodem.world import AccessPoint, World, parse_endpoint
 
@@ -57,6 +60,7 @@ class AtModemLibrary:
         self._world: Optional[World] = None
         self._internet: Optional[Internet] = None
         self._emulator: Optional[Emulator] = None
+        self._renode = None   # an atmodem.renode.InProcessRun
         self._servers: list = []
         self._scratch: list[tempfile.TemporaryDirectory] = []
 
@@ -254,7 +258,10 @@ class AtModemLibrary:
         (after the line the previous wait matched) and returns it.
 
         Fails on the timeout, or at once if the emulator exits."""
-        index, line = self._firmware().wait_for_line(pattern, timestr_to_secs(timeout), self._console_mark)
+        if self._renode is not None:
+            index, line = _wait_for_renode_line(self._renode, pattern, timestr_to_secs(timeout), self._console_mark)
+        else:
+            index, line = self._firmware().wait_for_line(pattern, timestr_to_secs(timeout), self._console_mark)
         self._console_mark = index + 1
         return line
 
@@ -266,12 +273,62 @@ class AtModemLibrary:
     @keyword
     def stop_firmware(self) -> Optional[int]:
         """Stops the emulator (its console is logged) and returns its exit code."""
+        if self._renode is not None:
+            run, self._renode = self._renode, None
+            run.close()
+            logger.info("console:\n" + "\n".join(f"{t:10.6f}  {line}" for t, line in run.console.lines))
+            return None
         if self._emulator is None:
             return None
         emulator, self._emulator = self._emulator, None
         code = emulator.stop()
         logger.info("console:\n" + "\n".join(emulator.console))
         return code
+
+    # ------------------------------------------------------------------- Renode
+
+    @keyword
+    def skip_unless_renode_is_available(self, binary: str = "renode", in_process: bool = False) -> None:
+        """Skips the test (or, in a suite set-up, the suite) with the reason when Renode cannot be
+        used here: ``binary`` (a path or a name on ``PATH``) for Renode as a process, and with
+        ``in_process`` pyrenode3 too, which finds Renode through ``PYRENODE_PKG``,
+        ``PYRENODE_BUILD_DIR``, ``PYRENODE_BIN`` or ``renode`` on ``PATH``."""
+        missing = renode_missing(binary, in_process)
+        if missing:
+            raise SkipExecution(missing)
+
+    @keyword
+    def get_free_tcp_port(self) -> int:
+        """A TCP port on 127.0.0.1 that nothing listens on (for Renode's server socket terminal)."""
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            return probe.getsockname()[1]
+
+    @keyword
+    def start_firmware_in_renode(self, firmware: str, platform: str = str(PLATFORMS / "renode" /
+                                 "stm32f4_discovery-atmodem.repl"), pace: bool = False,
+                                 world: Optional[str] = None) -> None:
+        """Runs ``firmware`` on ``platform`` in Renode inside this process (pyrenode3), with a
+        modem on ``sysbus.usart2`` on the machine's virtual time; the console is ``sysbus.usart1``.
+
+        `Wait For Console Line` then waits on that console; `Get Virtual Transcript` returns the
+        modem's UART bytes with their virtual times. The lab, if started, is attached to its world."""
+        if self._renode is not None or self._emulator is not None:
+            raise RuntimeError("firmware is already running: Stop Firmware first")
+        from atmodem.renode import InProcessRun  # loads Renode's runtime
+        self._world = World.load(Path(world)) if world else World.default()
+        if self._internet is not None:
+            self._internet.attach(self._world)  # before the emulation runs: no other thread yet
+        self._scratch.append(tempfile.TemporaryDirectory(prefix="atmodem-renode-"))
+        self._renode = InProcessRun(Path(platform), Path(firmware), world=self._world,
+                                    state_dir=Path(self._scratch[-1].name), pace=pace)
+        self._renode.start()
+        self._console_mark = 0
+
+    @keyword
+    def get_virtual_transcript(self) -> list:
+        """The modem's UART chunks of the in-process Renode run as ``(virtual seconds, direction, bytes)``."""
+        return [(round(c.clock, 9), c.direction, c.data) for c in self._in_renode().attached.transcript.chunks]
 
     # --------------------------------------------------------------- transcript
 
@@ -331,6 +388,11 @@ class AtModemLibrary:
             raise RuntimeError("no firmware is running: Start Firmware first")
         return self._emulator
 
+    def _in_renode(self):
+        if self._renode is None:
+            raise RuntimeError("no firmware runs in Renode: Start Firmware In Renode first")
+        return self._renode
+
     def _lab(self) -> Internet:
         if self._internet is None:
             raise RuntimeError("the lab is not running: Start Lab first")
@@ -356,6 +418,19 @@ class AtModemLibrary:
 
     def _web_servers(self) -> list:
         return [s for s in [*self._servers, *self._lab_servers()] if isinstance(s, WebServer)]
+
+
+def _wait_for_renode_line(run, pattern: str, timeout: float, start: int) -> tuple[int, str]:
+    regex = re.compile(pattern)
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = run.console.lines
+        for index in range(start, len(lines)):
+            if regex.search(lines[index][1]):
+                return index, lines[index][1]
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no console line matching {pattern!r} within {timeout:g} s")
+        time.sleep(0.05)
 
 
 def _transport_spec(transport: str, address: Optional[str]) -> tuple:

@@ -1,0 +1,175 @@
+"""Renode: a modem on an emulated UART inside Renode's virtual time (in-process, through pyrenode3).
+
+Nothing here imports pyrenode3 or .NET types at module level: ``renode_missing()`` tells
+whether Renode can be used without loading it, and ``attach`` runs where pyrenode3 is
+already loaded (it loads Renode's whole runtime when imported).
+
+Written against pyrenode3 and Renode 1.15's API: ``Machine.ScheduleAction`` for timers
+(virtual time), ``TimeSourceBase.ExecuteInNearestSyncedState`` to hand host-side events to
+the emulation, ``IUART.CharReceived`` / ``IUART.WriteChar`` for the bytes.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from atmodem.engine import Modem
+from atmodem.net import Network
+from atmodem.plugins import plugin_set
+from atmodem.profiles import DEFAULT_PROFILE
+from atmodem.session import Transcript
+from atmodem.state import Flash, Settings
+from atmodem.timedomain import TimeDomainReactor, UartAdapter, VirtualClock
+from atmodem.world import World
+
+SELECTORS = ("PYRENODE_PKG", "PYRENODE_BUILD_DIR", "PYRENODE_BIN")
+
+
+def renode_missing(binary: str = "renode", in_process: bool = False) -> Optional[str]:
+    """Why Renode cannot be used here, or None. Cheap: neither Renode nor pyrenode3 is loaded.
+
+    ``binary`` is the Renode to start as a process; ``in_process`` asks for pyrenode3 too,
+    which finds Renode through ``PYRENODE_*`` or ``renode`` on ``PATH``.
+    """
+    chosen = [name for name in SELECTORS if os.environ.get(name)]
+    if len(chosen) > 1:
+        return f"set only one of {', '.join(SELECTORS)} (now: {', '.join(chosen)})"
+    if not shutil.which(binary) and not (in_process and chosen):
+        return (f"Renode is not installed ({binary!r} not found): no package registry this project reaches ships "
+                "it. Install Renode 1.15 (README, 'Renode') and name it with RENODE, PATH or PYRENODE_*")
+    if in_process and importlib.util.find_spec("pyrenode3") is None:
+        return "pyrenode3 is not installed in this Python (pip install it from its git repository; README, 'Renode')"
+    return None
+
+
+class RenodeTimeDomain:
+    """A Renode machine's time domain (see ``atmodem.timedomain.TimeDomain``)."""
+
+    def __init__(self, machine):
+        from System import Action  # noqa: import of a .NET namespace, present once pyrenode3 has loaded Renode
+        from Antmicro.Renode.Time import TimeInterval, TimeStamp
+        self._machine = getattr(machine, "internal", machine)
+        self._interval = TimeInterval
+        self._on_interval = Action[TimeInterval]
+        self._on_stamp = Action[TimeStamp]
+
+    def now(self) -> float:
+        return self._machine.ElapsedVirtualTime.TimeElapsed.TotalSeconds
+
+    def schedule(self, delay: float, action: Callable[[], None]) -> None:
+        # Renode counts in nanosecond ticks; a microsecond is finer than any UART byte.
+        interval = self._interval.FromMicroseconds(max(0, round(delay * 1e6)))
+        self._machine.ScheduleAction(interval, self._on_interval(lambda _when: action()), "atmodem")
+
+    def post(self, action: Callable[[], None]) -> None:
+        self._machine.LocalTimeSource.ExecuteInNearestSyncedState(self._on_stamp(lambda _when: action()))
+
+
+class RenodeUart:
+    """An emulated UART (any ``IUART``: ``mach.sysbus.usart2`` or its ``.internal``)."""
+
+    def __init__(self, uart):
+        self._uart = getattr(uart, "internal", uart)
+
+    def on_byte(self, callback: Callable[[int], None]) -> None:
+        self._uart.CharReceived += lambda byte: callback(int(byte))
+
+    def write_byte(self, byte: int) -> None:
+        self._uart.WriteChar(byte)
+
+
+def peripheral(machine, path: str):
+    """``peripheral(mach, "sysbus.usart2")`` is ``mach.sysbus.usart2`` of a pyrenode3 machine."""
+    found = machine
+    for name in path.split("."):
+        found = getattr(found, name)
+    return found
+
+
+@dataclass
+class InProcessModem:
+    modem: Modem
+    transcript: Transcript
+    reactor: TimeDomainReactor
+
+    def close(self) -> None:
+        self.modem.power_off()
+        self.reactor.close()
+
+
+def attach(machine, uart: str = "sysbus.usart2", *, world: Optional[World] = None, profile: str = DEFAULT_PROFILE,
+           state_dir: Path, pace: bool = False) -> InProcessModem:
+    """Put a powered modem on ``uart`` of a pyrenode3 ``machine``, on the machine's virtual time.
+
+    Timers are Renode scheduled actions, so replies reach the firmware at the same virtual
+    instants in every run; socket events are handed to the emulation at its next synced
+    state. With ``pace`` the modem's output takes its baud rate's byte time per character.
+    """
+    world = world if world is not None else World.default()
+    domain = RenodeTimeDomain(machine)
+    reactor = TimeDomainReactor(domain)
+    modem = Modem(plugin_set(profile), VirtualClock(domain), Settings(Flash(state_dir)), world=world,
+                  network=Network(reactor, world))
+    transcript = Transcript()
+    modem.taps.append(transcript)  # its clock column is Renode's virtual time
+    UartAdapter(modem, RenodeUart(peripheral(machine, uart)), domain, pace=pace)
+    domain.post(modem.power_on)  # the modem lives on the emulation thread from its first instant
+    return InProcessModem(modem, transcript, reactor)
+
+
+class UartConsole:
+    """The firmware's console UART as lines, each with the virtual time its first byte left."""
+
+    def __init__(self, uart, domain: RenodeTimeDomain):
+        self.lines: list[tuple[float, str]] = []
+        self._partial = bytearray()
+        self._started = 0.0
+        self._domain = domain
+        RenodeUart(uart).on_byte(self._byte)
+
+    def _byte(self, byte: int) -> None:
+        if not self._partial:
+            self._started = self._domain.now()
+        if byte == 0x0A:
+            self.lines.append((self._started, self._partial.decode("latin-1").rstrip("\r")))
+            self._partial.clear()
+        else:
+            self._partial.append(byte)
+
+
+class InProcessRun:
+    """One Renode machine in this process, running a firmware with the modem on its modem UART.
+
+    ``platform`` is a ``.repl`` file, ``firmware`` an ELF; the console UART is collected in
+    ``console.lines``. Renode 1.15's pyrenode3 lacks ``load_elf``, so the ELF is loaded with
+    the ``sysbus LoadELF`` monitor command, which every version has.
+    """
+
+    def __init__(self, platform: Path, firmware: Path, *, modem_uart: str = "sysbus.usart2",
+                 console_uart: str = "sysbus.usart1", world: Optional[World] = None, state_dir: Path,
+                 profile: str = DEFAULT_PROFILE, pace: bool = False, name: str = "atmodem"):
+        from pyrenode3.wrappers import Emulation, Monitor  # loads Renode's runtime on first import
+        self.emulation = Emulation()
+        self.machine = self.emulation.add_mach(name)
+        monitor = Monitor()
+        for command in (f"mach set \"{name}\"", f"machine LoadPlatformDescription @{Path(platform).resolve()}",
+                        f"sysbus LoadELF @{Path(firmware).resolve()}"):
+            _, error = monitor.execute(command)
+            if error:
+                raise RuntimeError(f"Renode refused {command!r}: {error.strip()}")
+        self.attached = attach(self.machine, modem_uart, world=world, profile=profile, state_dir=state_dir,
+                               pace=pace)
+        self.console = UartConsole(peripheral(self.machine, console_uart), RenodeTimeDomain(self.machine))
+
+    def start(self) -> None:
+        self.emulation.StartAll()
+
+    def close(self) -> None:
+        self.emulation.PauseAll()
+        self.attached.close()
+        self.emulation.clear()
