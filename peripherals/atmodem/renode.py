@@ -74,13 +74,15 @@ class RenodeUart:
     """An emulated UART (any ``IUART``: ``mach.sysbus.usart2`` or its ``.internal``)."""
 
     def __init__(self, uart):
+        from System import Byte  # noqa: a .NET namespace, present once pyrenode3 has loaded Renode
         self._uart = getattr(uart, "internal", uart)
+        self._byte = Byte
 
     def on_byte(self, callback: Callable[[int], None]) -> None:
         self._uart.CharReceived += lambda byte: callback(int(byte))
 
     def write_byte(self, byte: int) -> None:
-        self._uart.WriteChar(byte)
+        self._uart.WriteChar(self._byte(byte))
 
 
 def peripheral(machine, path: str):
@@ -96,6 +98,7 @@ class InProcessModem:
     modem: Modem
     transcript: Transcript
     reactor: TimeDomainReactor
+    domain: RenodeTimeDomain
 
     def close(self) -> None:
         self.modem.power_off()
@@ -119,13 +122,13 @@ def attach(machine, uart: str = "sysbus.usart2", *, world: Optional[World] = Non
     modem.taps.append(transcript)  # its clock column is Renode's virtual time
     UartAdapter(modem, RenodeUart(peripheral(machine, uart)), domain, pace=pace)
     domain.post(modem.power_on)  # the modem lives on the emulation thread from its first instant
-    return InProcessModem(modem, transcript, reactor)
+    return InProcessModem(modem, transcript, reactor, domain)
 
 
 class UartConsole:
     """The firmware's console UART as lines, each with the virtual time its first byte left."""
 
-    def __init__(self, uart, domain: RenodeTimeDomain):
+    def __init__(self, uart, domain: "RenodeTimeDomain"):
         self.lines: list[tuple[float, str]] = []
         self._partial = bytearray()
         self._started = 0.0
@@ -164,7 +167,7 @@ class InProcessRun:
                 raise RuntimeError(f"Renode refused {command!r}: {error.strip()}")
         self.attached = attach(self.machine, modem_uart, world=world, profile=profile, state_dir=state_dir,
                                pace=pace)
-        self.console = UartConsole(peripheral(self.machine, console_uart), RenodeTimeDomain(self.machine))
+        self.console = UartConsole(peripheral(self.machine, console_uart), self.attached.domain)
 
     def start(self) -> None:
         self.emulation.StartAll()
