@@ -99,8 +99,11 @@ def test_internet_points_the_world_at_its_servers(tmp_path):
         assert world.route("127.0.0.1", 443) == ("127.0.0.1", internet.https.port)
         assert world.route("127.0.0.1", 80) == ("127.0.0.1", internet.http.port)
         assert world.sntp_port == internet.sntp.port
+        internet.sntp.time = 1780000000.0
         connection = http.client.HTTPConnection(*world.route("127.0.0.1", 80), timeout=5)
         connection.request("GET", "/")
-        assert connection.getresponse().read() == PAGE
+        response = connection.getresponse()
+        assert response.read() == PAGE
+        assert response.headers["Date"] == "Thu, 28 May 2026 20:26:40 GMT"  # the lab's one clock
     finally:
         internet.close()

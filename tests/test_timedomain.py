@@ -5,6 +5,7 @@ Nothing here is Renode: ``ManualTimeDomain`` is a time domain of its own, and
 These tests are not Renode tests; the Renode suites are in robot/suites/renode_*.robot.
 """
 
+import socket
 import threading
 import time
 
@@ -15,7 +16,8 @@ from atmodem.net import Network
 from atmodem.plugins import PluginSet, get_profile
 from atmodem.profiles import DEFAULT_PROFILE
 from atmodem.state import Flash, Settings
-from atmodem.timedomain import ManualTimeDomain, TimeDomainReactor, UartAdapter, VirtualClock, byte_time
+from atmodem.timedomain import (LockstepReactor, ManualTimeDomain, TimeDomainReactor, UartAdapter, VirtualClock,
+                                byte_time)
 from atmodem.world import World
 from support import JOIN, Peer
 
@@ -153,3 +155,91 @@ def _until(domain, condition, timeout: float = 10.0) -> None:
         assert time.monotonic() < deadline, "the condition never held"
         domain.run_posted(wait=0.01)
         domain.advance(0.01)
+
+
+class SlowEcho:
+    """A TCP server on 127.0.0.1 that echoes each chunk after a random wall-clock delay (0-80 ms)."""
+
+    def __init__(self, seed: int):
+        import random
+        self.random = random.Random(seed)
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        try:
+            conn, _ = self.server.accept()
+        except OSError:
+            return
+        with conn:
+            while data := conn.recv(4096):
+                time.sleep(self.random.uniform(0, 0.08))
+                conn.sendall(data.upper())
+
+    def close(self):
+        self.server.close()
+
+
+def lockstep_run(seed: int, tmp_path) -> list:
+    domain = ManualTimeDomain()
+    reactor = LockstepReactor(domain)
+    modem, uart = modem_in(domain, reactor=reactor, tmp=tmp_path / str(seed))
+    server = SlowEcho(seed)
+    try:
+        uart.firmware_sends(b"ATE0\r\n" + JOIN)
+        domain.advance(10.0)
+        uart.firmware_sends(b'AT+CIPSTART="TCP","127.0.0.1",%d\r\n' % server.port)
+        _run_until(domain, lambda: b"CONNECT\r\n" in uart.text())
+        for word in (b"alpha", b"bravo", b"charlie"):
+            uart.firmware_sends(b"AT+CIPSEND=%d\r\n" % len(word))
+            _run_until(domain, lambda: uart.text().endswith(b"> "))
+            uart.firmware_sends(word)
+            _run_until(domain, lambda: word.upper() in uart.text())
+        domain.advance(0.5)
+        return uart.received
+    finally:
+        modem.power_off()
+        reactor.close()
+        server.close()
+
+
+def _run_until(domain, condition, limit: float = 30.0) -> None:
+    """Advance virtual time in small steps until ``condition`` (the reactor's polls wait for the host)."""
+    start = domain.now()
+    while not condition():
+        assert domain.now() - start < limit, "the condition never held in virtual time"
+        domain.advance(0.001)
+
+
+def test_lockstep_runs_repeat_exactly_whatever_the_host_s_timing(tmp_path):
+    # The echo server answers after different random delays in each run; the modem's side of the
+    # story (bytes and their virtual times) must not change.
+    first, second = lockstep_run(1, tmp_path), lockstep_run(2, tmp_path)
+    assert b"+IPD,5:ALPHA" in bytes(b for _, b in first) and b"+IPD,7:CHARLIE" in bytes(b for _, b in first)
+    assert first == second
+
+
+def test_a_silent_peer_holds_virtual_time_only_once(tmp_path):
+    domain = ManualTimeDomain()
+    reactor = LockstepReactor(domain, patience=0.2)
+    modem, uart = modem_in(domain, reactor=reactor, tmp=tmp_path)
+    peer = Peer()
+    try:
+        uart.firmware_sends(b"ATE0\r\n" + JOIN)
+        domain.advance(10.0)
+        uart.firmware_sends(b'AT+CIPSTART="TCP","127.0.0.1",%d\r\n' % peer.port)
+        _run_until(domain, lambda: b"CONNECT\r\n" in uart.text())
+        peer.accept()
+        uart.firmware_sends(b"AT+CIPSEND=4\r\n")
+        _run_until(domain, lambda: uart.text().endswith(b"> "))
+        uart.firmware_sends(b"ping")
+        started = time.monotonic()
+        _run_until(domain, lambda: b"SEND OK" in uart.text())
+        domain.advance(0.5)  # 500 polls, none of which may wait for the silent peer again
+        assert time.monotonic() - started < 2.0
+        assert peer.recv_exactly(4) == b"ping"
+    finally:
+        modem.power_off()
+        reactor.close()
+        peer.close()

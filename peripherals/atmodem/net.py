@@ -218,6 +218,7 @@ class Link:
             while self._outbox:
                 sent = self.sock.send(self._outbox)
                 del self._outbox[:sent]
+                self.network.expect_reply(self._fd)
         except (BlockingIOError, InterruptedError):
             self.network.reactor.add_writer(self._fd, self._writable)
             return
@@ -332,6 +333,7 @@ class Connecting:
         self.sock = socket.socket(family, socket.SOCK_STREAM)
         _prepare(self.sock)
         code = self.sock.connect_ex(target)
+        network.expect_reply(self.sock.fileno())
         if code in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
             network.reactor.add_writer(self.sock.fileno(), self._writable)
         else:
@@ -388,6 +390,7 @@ class Datagrams:
         except OSError as exc:
             log.debug("datagram to %s failed: %s", address, exc)
             return False
+        self.network.expect_reply(self.sock.fileno())
         return True
 
     def _readable(self) -> None:
@@ -410,6 +413,13 @@ class Network:
         self.reactor = reactor
         self.world = world
         self.window = window
+
+    def expect_reply(self, fd: int) -> None:
+        """The modem just sent on ``fd`` (or started connecting): a reactor that keeps virtual time
+        in step with the host (``timedomain.LockstepReactor``) waits for the answer."""
+        expect = getattr(self.reactor, "expect_reply", None)
+        if expect is not None:
+            expect(fd)
 
     def resolve(self, name: str, done: Callable[[Optional[str]], None]) -> None:
         """Look a host name up: the world's map, an IP literal, then (if allowed) the host's resolver."""

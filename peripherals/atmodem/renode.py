@@ -24,7 +24,7 @@ from atmodem.plugins import plugin_set
 from atmodem.profiles import DEFAULT_PROFILE
 from atmodem.session import Transcript
 from atmodem.state import Flash, Settings
-from atmodem.timedomain import TimeDomainReactor, UartAdapter, VirtualClock
+from atmodem.timedomain import LockstepReactor, TimeDomainReactor, UartAdapter, VirtualClock
 from atmodem.world import World
 
 SELECTORS = ("PYRENODE_PKG", "PYRENODE_BUILD_DIR", "PYRENODE_BIN")
@@ -97,7 +97,7 @@ def peripheral(machine, path: str):
 class InProcessModem:
     modem: Modem
     transcript: Transcript
-    reactor: TimeDomainReactor
+    reactor: "LockstepReactor | TimeDomainReactor"
     domain: RenodeTimeDomain
 
     def close(self) -> None:
@@ -106,16 +106,19 @@ class InProcessModem:
 
 
 def attach(machine, uart: str = "sysbus.usart2", *, world: Optional[World] = None, profile: str = DEFAULT_PROFILE,
-           state_dir: Path, pace: bool = False) -> InProcessModem:
+           state_dir: Path, pace: bool = False, lockstep: bool = True) -> InProcessModem:
     """Put a powered modem on ``uart`` of a pyrenode3 ``machine``, on the machine's virtual time.
 
     Timers are Renode scheduled actions, so replies reach the firmware at the same virtual
-    instants in every run; socket events are handed to the emulation at its next synced
-    state. With ``pace`` the modem's output takes its baud rate's byte time per character.
+    instants in every run. With ``lockstep`` (the default) the sockets are polled at virtual
+    instants and the emulation waits for the host's answers, so runs against real servers
+    repeat exactly; without, socket events reach the emulation at its next synced state,
+    whenever the host produced them. With ``pace`` the modem's output takes its baud rate's
+    byte time per character.
     """
     world = world if world is not None else World.default()
     domain = RenodeTimeDomain(machine)
-    reactor = TimeDomainReactor(domain)
+    reactor = LockstepReactor(domain) if lockstep else TimeDomainReactor(domain)
     modem = Modem(plugin_set(profile), VirtualClock(domain), Settings(Flash(state_dir)), world=world,
                   network=Network(reactor, world))
     transcript = Transcript()

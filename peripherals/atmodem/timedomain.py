@@ -14,6 +14,8 @@ the same times. This module holds that logic, free of any emulator API:
 * ``TimeDomainReactor`` is the network's reactor: a host thread waits on the sockets,
   and every callback is carried into the time domain, so socket data and SNTP answers
   reach the modem at virtual instants, never from a foreign thread.
+* ``LockstepReactor`` polls the sockets on the emulation thread at virtual instants and
+  waits for the host's answers, so a run with real servers repeats exactly.
 * ``UartAdapter`` joins a modem to an emulated UART, optionally pacing the modem's
   output at its configured baud rate in virtual time.
 """
@@ -21,7 +23,9 @@ the same times. This module holds that logic, free of any emulator API:
 from __future__ import annotations
 
 import collections
+import selectors
 import threading
+import time
 from typing import Callable, Optional, Protocol
 
 from atmodem.clock import ManualClock
@@ -195,6 +199,108 @@ class TimeDomainReactor:
     def _watch(self) -> None:
         while not self._closed.is_set():
             self._host.poll(0.5)
+
+
+class LockstepReactor:
+    """The network's reactor for runs that must repeat exactly, in virtual time.
+
+    Sockets are polled only at virtual instants, every ``step`` seconds while any is
+    registered, on the emulation thread. When the modem has sent something (or started a
+    connection), the next poll waits in wall time for the host's answer: until the socket
+    is ready (``patience`` seconds at most), then ``quiet`` seconds more for the rest of the
+    reply. So whatever a request brings back is handed to the modem at the same virtual
+    instant in every run, however fast or slow the host answered; only data a server sends
+    on its own, unasked, arrives at the first poll after it came.
+    """
+
+    def __init__(self, domain: TimeDomain, step: float = 0.001, quiet: float = 0.02, patience: float = 5.0):
+        self.domain = domain
+        self.step, self.quiet, self.patience = step, quiet, patience
+        self._selector = selectors.DefaultSelector()
+        self._entries: dict[tuple[int, int], tuple[int, Callable, tuple]] = {}
+        self._sequence = 0
+        self._expecting: set[int] = set()
+        self._polling = False
+
+    # ------------------------------------------------ the Reactor protocol (emulation thread)
+
+    def add_reader(self, fd, callback: Callable, *args) -> None:
+        self._set(_fileno(fd), 0, (callback, args))
+
+    def remove_reader(self, fd) -> bool:
+        return self._set(_fileno(fd), 0, None)
+
+    def add_writer(self, fd, callback: Callable, *args) -> None:
+        self._set(_fileno(fd), 1, (callback, args))
+
+    def remove_writer(self, fd) -> bool:
+        return self._set(_fileno(fd), 1, None)
+
+    def call_soon_threadsafe(self, callback: Callable, *args) -> None:
+        self.domain.post(lambda: callback(*args))
+
+    def expect_reply(self, fd: int) -> None:
+        self._expecting.add(fd)
+
+    def close(self) -> None:
+        self._entries.clear()
+        self._selector.close()
+
+    # ------------------------------------------------------------------------ internals
+
+    def _set(self, fd: int, side: int, entry) -> bool:
+        present = (fd, side) in self._entries
+        if entry is None:
+            self._entries.pop((fd, side), None)
+        else:
+            self._sequence += 1  # dispatch order: registration order, the same in every run
+            self._entries[(fd, side)] = (self._sequence, *entry)
+        events = (selectors.EVENT_READ if (fd, 0) in self._entries else 0) | \
+                 (selectors.EVENT_WRITE if (fd, 1) in self._entries else 0)
+        try:
+            self._selector.unregister(fd)
+        except (KeyError, ValueError):
+            pass
+        if events:
+            self._selector.register(fd, events)
+        else:
+            self._expecting.discard(fd)
+        if self._entries and not self._polling:
+            self._polling = True
+            self.domain.schedule(self.step, self._poll)
+        return present
+
+    def _poll(self) -> None:
+        if self._expecting & self._registered():
+            self._settle()
+        ready = []
+        for key, events in self._selector.select(0):
+            for side, flag in ((0, selectors.EVENT_READ), (1, selectors.EVENT_WRITE)):
+                entry = self._entries.get((key.fd, side))
+                if events & flag and entry is not None:
+                    ready.append((entry[0], key.fd, side))
+        for _, fd, side in sorted(ready):
+            entry = self._entries.get((fd, side))
+            if entry is not None:  # an earlier callback of this poll may have removed it
+                self._expecting.discard(fd)
+                entry[1](*entry[2])
+        self._polling = bool(self._entries)
+        if self._polling:
+            self.domain.schedule(self.step, self._poll)
+
+    def _registered(self) -> set[int]:
+        return {fd for fd, _ in self._entries}
+
+    def _settle(self) -> None:
+        """Wait (wall time) for an answer on the sockets the modem expects one from, then for quiet."""
+        waiting = self._expecting & self._registered()
+        deadline = time.monotonic() + self.patience
+        while time.monotonic() < deadline:
+            ready = {key.fd for key, _ in self._selector.select(min(0.05, deadline - time.monotonic()))}
+            if ready & waiting:
+                time.sleep(self.quiet)
+                return
+        self._expecting -= waiting  # a silent peer: stop holding virtual time for it
 
 
 def _fileno(fd) -> int:

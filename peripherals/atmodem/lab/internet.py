@@ -29,9 +29,11 @@ class Internet:
         issued = LabPki.stranger(WEB_HOST) if wrong_ca else self.pki.server(WEB_HOST)
         self._keys = tempfile.TemporaryDirectory(prefix="atmodem-lab-")
         pages = {"/": Page(page)}
-        self.https = WebServer(pages, server_context(issued, Path(self._keys.name)), address=address)
-        self.http = WebServer(pages, address=address)
         self.sntp = SntpServer(address=address)
+        # One clock for the whole lab: a test that sets the time server's time sets the Date headers too.
+        self.https = WebServer(pages, server_context(issued, Path(self._keys.name)), address=address,
+                               clock=self.sntp.now)
+        self.http = WebServer(pages, address=address, clock=self.sntp.now)
 
     def attach(self, world: World) -> None:
         """Make ``world`` lead to these servers (call it on the world's loop thread)."""

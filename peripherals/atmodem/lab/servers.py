@@ -7,6 +7,7 @@ Each runs on daemon threads, binds ``address`` on a free port (``.port``) and st
 
 from __future__ import annotations
 
+import email.utils
 import socket
 import ssl
 import struct
@@ -14,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Optional
+from typing import Callable, Optional
 
 NTP_TO_UNIX = 2208988800
 
@@ -39,13 +40,17 @@ class SntpServer:
             if len(data) < 48 or data[0] & 0x07 != 3:
                 continue
             self.requests += 1
-            seconds = (time.time() if self.time is None else self.time) + NTP_TO_UNIX
+            seconds = self.now() + NTP_TO_UNIX
             stamp = struct.pack("!II", int(seconds), int((seconds % 1) * 2**32))
             reply = bytes([0x24, 2, 6, 0xEC]) + bytes(20) + data[40:48] + stamp + stamp
             try:
                 self.sock.sendto(reply, client)
             except OSError:
                 return
+
+    def now(self) -> float:
+        """The time this server hands out, Unix seconds."""
+        return time.time() if self.time is None else self.time
 
     def close(self) -> None:
         self.sock.close()
@@ -150,9 +155,10 @@ class WebServer(_TlsCounting):
     """
 
     def __init__(self, pages: Optional[dict[str, Page]] = None, context: Optional[ssl.SSLContext] = None,
-                 address: str = "127.0.0.1"):
+                 address: str = "127.0.0.1", clock: Callable[[], float] = time.time):
         super().__init__(context)
         self.pages = dict(pages or {})
+        self.clock = clock  # for the Date header: the lab's clock, so a run can repeat byte for byte
         self.requests: list[Request] = []
         self.httpd = _Httpd((address, 0), _handler_for(self))
         self.port = self.httpd.server_address[1]
@@ -215,6 +221,9 @@ def _handler_for(server: WebServer):
                 self.close_connection = True
             self.end_headers()
             self.wfile.write(page.body)
+
+        def date_time_string(self, timestamp=None):
+            return email.utils.formatdate(server.clock() if timestamp is None else timestamp, usegmt=True)
 
         def log_message(self, format, *args):
             pass
