@@ -125,10 +125,7 @@ def test_socket_data_reaches_the_modem_only_inside_the_time_domain(tmp_path):
     modem, uart = modem_in(domain, world=world, reactor=reactor, tmp=tmp_path)
     peer = Peer()
     try:
-        uart.firmware_sends(b"ATE0\r\n" + JOIN)
-        domain.advance(10.0)
-        uart.firmware_sends(b'AT+CIPSTART="TCP","127.0.0.1",%d\r\n' % peer.port)
-        _until(domain, lambda: b"CONNECT\r\n" in uart.text())
+        open_link(domain, uart, peer.port)
         conn = peer.accept()
         uart.received.clear()
         conn.sendall(b"hello")
@@ -136,10 +133,10 @@ def test_socket_data_reaches_the_modem_only_inside_the_time_domain(tmp_path):
         assert uart.text() == b""  # ready on the host, but the emulation has not reached an instant yet
         threads = []
         modem.observers.append(lambda kind, details: threads.append(threading.current_thread()))
-        _until(domain, lambda: b"hello" in uart.text())
+        _run_until(domain, lambda: b"hello" in uart.text())
         assert uart.text() == b"\r\n+IPD,5:hello"
         conn.close()
-        _until(domain, lambda: b"CLOSED" in uart.text())
+        _run_until(domain, lambda: b"CLOSED" in uart.text())
         assert uart.text().endswith(b"CLOSED\r\n")
         assert set(threads) <= {threading.current_thread()}
     finally:
@@ -148,13 +145,22 @@ def test_socket_data_reaches_the_modem_only_inside_the_time_domain(tmp_path):
         peer.close()
 
 
-def _until(domain, condition, timeout: float = 10.0) -> None:
-    """Run the domain as an emulator would: posted host events, then a little virtual time."""
-    deadline = time.monotonic() + timeout
+def open_link(domain, uart, port: int) -> None:
+    """The firmware joins the AP and opens link 0 to 127.0.0.1:``port``."""
+    uart.firmware_sends(b"ATE0\r\n" + JOIN)
+    domain.advance(10.0)
+    uart.firmware_sends(b'AT+CIPSTART="TCP","127.0.0.1",%d\r\n' % port)
+    _run_until(domain, lambda: b"CONNECT\r\n" in uart.text())
+
+
+def _run_until(domain, condition, limit: float = 30.0) -> None:
+    """Run the domain as an emulator would, a virtual millisecond at a time, until ``condition``:
+    host events posted meanwhile run at the next instant, the lockstep reactor's polls wait for the host."""
+    start = domain.now()
     while not condition():
-        assert time.monotonic() < deadline, "the condition never held"
-        domain.run_posted(wait=0.01)
-        domain.advance(0.01)
+        assert domain.now() - start < limit, "the condition never held in virtual time"
+        domain.run_posted(wait=0.001)
+        domain.advance(0.001)
 
 
 class SlowEcho:
@@ -187,10 +193,7 @@ def lockstep_run(seed: int, tmp_path) -> list:
     modem, uart = modem_in(domain, reactor=reactor, tmp=tmp_path / str(seed))
     server = SlowEcho(seed)
     try:
-        uart.firmware_sends(b"ATE0\r\n" + JOIN)
-        domain.advance(10.0)
-        uart.firmware_sends(b'AT+CIPSTART="TCP","127.0.0.1",%d\r\n' % server.port)
-        _run_until(domain, lambda: b"CONNECT\r\n" in uart.text())
+        open_link(domain, uart, server.port)
         for word in (b"alpha", b"bravo", b"charlie"):
             uart.firmware_sends(b"AT+CIPSEND=%d\r\n" % len(word))
             _run_until(domain, lambda: uart.text().endswith(b"> "))
@@ -202,14 +205,6 @@ def lockstep_run(seed: int, tmp_path) -> list:
         modem.power_off()
         reactor.close()
         server.close()
-
-
-def _run_until(domain, condition, limit: float = 30.0) -> None:
-    """Advance virtual time in small steps until ``condition`` (the reactor's polls wait for the host)."""
-    start = domain.now()
-    while not condition():
-        assert domain.now() - start < limit, "the condition never held in virtual time"
-        domain.advance(0.001)
 
 
 def test_lockstep_runs_repeat_exactly_whatever_the_host_s_timing(tmp_path):
@@ -226,10 +221,7 @@ def test_a_silent_peer_holds_virtual_time_only_once(tmp_path):
     modem, uart = modem_in(domain, reactor=reactor, tmp=tmp_path)
     peer = Peer()
     try:
-        uart.firmware_sends(b"ATE0\r\n" + JOIN)
-        domain.advance(10.0)
-        uart.firmware_sends(b'AT+CIPSTART="TCP","127.0.0.1",%d\r\n' % peer.port)
-        _run_until(domain, lambda: b"CONNECT\r\n" in uart.text())
+        open_link(domain, uart, peer.port)
         peer.accept()
         uart.firmware_sends(b"AT+CIPSEND=4\r\n")
         _run_until(domain, lambda: uart.text().endswith(b"> "))
