@@ -16,8 +16,8 @@ from atmodem.net import Network
 from atmodem.plugins import PluginSet, get_profile
 from atmodem.profiles import DEFAULT_PROFILE
 from atmodem.state import Flash, Settings
-from atmodem.timedomain import (LockstepReactor, ManualTimeDomain, TimeDomainReactor, UartAdapter, VirtualClock,
-                                byte_time)
+from atmodem.timedomain import (LockstepReactor, ManualTimeDomain, OneAtATime, TimeDomainReactor, UartAdapter,
+                                VirtualClock, byte_time)
 from atmodem.world import World
 from support import JOIN, Peer
 
@@ -28,12 +28,14 @@ class StandInUart:
     def __init__(self, domain):
         self.domain = domain
         self.received: list[tuple[float, int]] = []
+        self.threads: set = set()   # the threads that wrote to the firmware
         self.transmit = None
 
     def on_byte(self, callback):
         self.transmit = callback
 
     def write_byte(self, byte):
+        self.threads.add(threading.current_thread())
         self.received.append((self.domain.now(), byte))
 
     def firmware_sends(self, data: bytes, spacing: float = 10 / 115200) -> None:
@@ -131,14 +133,13 @@ def test_socket_data_reaches_the_modem_only_inside_the_time_domain(tmp_path):
         conn.sendall(b"hello")
         time.sleep(0.2)
         assert uart.text() == b""  # ready on the host, but the emulation has not reached an instant yet
-        threads = []
-        modem.observers.append(lambda kind, details: threads.append(threading.current_thread()))
+        uart.threads.clear()
         _run_until(domain, lambda: b"hello" in uart.text())
         assert uart.text() == b"\r\n+IPD,5:hello"
         conn.close()
         _run_until(domain, lambda: b"CLOSED" in uart.text())
         assert uart.text().endswith(b"CLOSED\r\n")
-        assert set(threads) <= {threading.current_thread()}
+        assert uart.threads == {threading.current_thread()}  # the one running the domain, never the I/O thread
     finally:
         modem.power_off()
         reactor.close()
@@ -235,3 +236,19 @@ def test_a_silent_peer_holds_virtual_time_only_once(tmp_path):
         modem.power_off()
         reactor.close()
         peer.close()
+
+
+def test_one_at_a_time_defers_reentry_and_keeps_failures():
+    enter = OneAtATime()
+    order = []
+
+    def outer():
+        order.append("outer begins")
+        enter(lambda: order.append("due inside"))  # an emulator firing a due action mid-call
+        order.append("outer ends")
+
+    enter(outer)
+    assert order == ["outer begins", "outer ends", "due inside"]
+    enter(lambda: 1 / 0)
+    enter(lambda: order.append("still runs"))
+    assert isinstance(enter.error, ZeroDivisionError) and order[-1] == "still runs"

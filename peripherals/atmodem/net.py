@@ -333,9 +333,9 @@ class Connecting:
         self.sock = socket.socket(family, socket.SOCK_STREAM)
         _prepare(self.sock)
         code = self.sock.connect_ex(target)
-        network.expect_reply(self.sock.fileno())
         if code in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
             network.reactor.add_writer(self.sock.fileno(), self._writable)
+            network.expect_reply(self.sock.fileno())
         else:
             network.reactor.call_soon_threadsafe(self._finish, None)
 

@@ -24,7 +24,7 @@ from atmodem.plugins import plugin_set
 from atmodem.profiles import DEFAULT_PROFILE
 from atmodem.session import Transcript
 from atmodem.state import Flash, Settings
-from atmodem.timedomain import LockstepReactor, TimeDomainReactor, UartAdapter, VirtualClock
+from atmodem.timedomain import LockstepReactor, OneAtATime, TimeDomainReactor, UartAdapter, VirtualClock
 from atmodem.world import World
 
 SELECTORS = ("PYRENODE_PKG", "PYRENODE_BUILD_DIR", "PYRENODE_BIN")
@@ -48,7 +48,13 @@ def renode_missing(binary: str = "renode", in_process: bool = False) -> Optional
 
 
 class RenodeTimeDomain:
-    """A Renode machine's time domain (see ``atmodem.timedomain.TimeDomain``)."""
+    """A Renode machine's time domain (see ``atmodem.timedomain.TimeDomain``).
+
+    Everything Renode calls back goes through ``enter`` (a ``OneAtATime``): one modem action
+    at a time, and a failure is kept in ``enter.error`` instead of reaching Renode's threads.
+    ``now()`` has the granularity of Renode's synchronisation: it may trail the CPU by up to
+    a quantum inside a CPU callback, the same in every run.
+    """
 
     def __init__(self, machine):
         from System import Action  # noqa: import of a .NET namespace, present once pyrenode3 has loaded Renode
@@ -57,29 +63,31 @@ class RenodeTimeDomain:
         self._interval = TimeInterval
         self._on_interval = Action[TimeInterval]
         self._on_stamp = Action[TimeStamp]
+        self.enter = OneAtATime()
 
     def now(self) -> float:
         return self._machine.ElapsedVirtualTime.TimeElapsed.TotalSeconds
 
     def schedule(self, delay: float, action: Callable[[], None]) -> None:
-        # Renode counts in nanosecond ticks; a microsecond is finer than any UART byte.
-        interval = self._interval.FromMicroseconds(max(0, round(delay * 1e6)))
-        self._machine.ScheduleAction(interval, self._on_interval(lambda _when: action()), "atmodem")
+        # Nanosecond ticks, at least one: Renode runs a zero-delay action inside this very call.
+        interval = self._interval.FromTicks(max(1, round(delay * 1e9)))
+        self._machine.ScheduleAction(interval, self._on_interval(lambda _when: self.enter(action)), "atmodem")
 
     def post(self, action: Callable[[], None]) -> None:
-        self._machine.LocalTimeSource.ExecuteInNearestSyncedState(self._on_stamp(lambda _when: action()))
+        self._machine.LocalTimeSource.ExecuteInNearestSyncedState(self._on_stamp(lambda _when: self.enter(action)))
 
 
 class RenodeUart:
-    """An emulated UART (any ``IUART``: ``mach.sysbus.usart2`` or its ``.internal``)."""
+    """An emulated UART (any ``IUART``: ``mach.sysbus.usart2`` or its ``.internal``) in ``domain``."""
 
-    def __init__(self, uart):
+    def __init__(self, uart, domain: RenodeTimeDomain):
         from System import Byte  # noqa: a .NET namespace, present once pyrenode3 has loaded Renode
         self._uart = getattr(uart, "internal", uart)
         self._byte = Byte
+        self._domain = domain
 
     def on_byte(self, callback: Callable[[int], None]) -> None:
-        self._uart.CharReceived += lambda byte: callback(int(byte))
+        self._uart.CharReceived += lambda byte: self._domain.enter(lambda: callback(int(byte)))
 
     def write_byte(self, byte: int) -> None:
         self._uart.WriteChar(self._byte(byte))
@@ -101,6 +109,7 @@ class InProcessModem:
     domain: RenodeTimeDomain
 
     def close(self) -> None:
+        """Power off; call it with the emulation paused (the modem belongs to its thread)."""
         self.modem.power_off()
         self.reactor.close()
 
@@ -123,7 +132,7 @@ def attach(machine, uart: str = "sysbus.usart2", *, world: Optional[World] = Non
                   network=Network(reactor, world))
     transcript = Transcript()
     modem.taps.append(transcript)  # its clock column is Renode's virtual time
-    UartAdapter(modem, RenodeUart(peripheral(machine, uart)), domain, pace=pace)
+    UartAdapter(modem, RenodeUart(peripheral(machine, uart), domain), domain, pace=pace)
     domain.post(modem.power_on)  # the modem lives on the emulation thread from its first instant
     return InProcessModem(modem, transcript, reactor, domain)
 
@@ -131,12 +140,12 @@ def attach(machine, uart: str = "sysbus.usart2", *, world: Optional[World] = Non
 class UartConsole:
     """The firmware's console UART as lines, each with the virtual time its first byte left."""
 
-    def __init__(self, uart, domain: "RenodeTimeDomain"):
+    def __init__(self, uart, domain: RenodeTimeDomain):
         self.lines: list[tuple[float, str]] = []
         self._partial = bytearray()
         self._started = 0.0
         self._domain = domain
-        RenodeUart(uart).on_byte(self._byte)
+        RenodeUart(uart, domain).on_byte(self._byte)
 
     def _byte(self, byte: int) -> None:
         if not self._partial:
@@ -152,8 +161,9 @@ class InProcessRun:
     """One Renode machine in this process, running a firmware with the modem on its modem UART.
 
     ``platform`` is a ``.repl`` file, ``firmware`` an ELF; the console UART is collected in
-    ``console.lines``. Renode 1.15's pyrenode3 lacks ``load_elf``, so the ELF is loaded with
-    the ``sysbus LoadELF`` monitor command, which every version has.
+    ``console.lines``. The ELF is loaded with the ``sysbus LoadELF`` monitor command, which
+    every Renode has: pyrenode3's own ``load_elf`` called a loader Renode 1.15 lacks when the
+    project's research ran them together. Start it with the emulation paused, close it so too.
     """
 
     def __init__(self, platform: Path, firmware: Path, *, modem_uart: str = "sysbus.usart2",
@@ -162,15 +172,26 @@ class InProcessRun:
         from pyrenode3.wrappers import Emulation, Monitor  # loads Renode's runtime on first import
         self.emulation = Emulation()
         self.machine = self.emulation.add_mach(name)
-        monitor = Monitor()
-        for command in (f"mach set \"{name}\"", f"machine LoadPlatformDescription @{Path(platform).resolve()}",
-                        f"sysbus LoadELF @{Path(firmware).resolve()}"):
-            _, error = monitor.execute(command)
-            if error:
-                raise RuntimeError(f"Renode refused {command!r}: {error.strip()}")
-        self.attached = attach(self.machine, modem_uart, world=world, profile=profile, state_dir=state_dir,
-                               pace=pace)
-        self.console = UartConsole(peripheral(self.machine, console_uart), self.attached.domain)
+        if self.machine is None:
+            raise RuntimeError(f"Renode already has a machine named {name!r}")
+        try:
+            monitor = Monitor()
+            for command in (f"mach set \"{name}\"", f"machine LoadPlatformDescription @{Path(platform).resolve()}",
+                            f"sysbus LoadELF @{Path(firmware).resolve()}"):
+                _, error = monitor.execute(command)
+                if error:
+                    raise RuntimeError(f"Renode refused {command!r}: {error.strip()}")
+            self.attached = attach(self.machine, modem_uart, world=world, profile=profile, state_dir=state_dir,
+                                   pace=pace)
+            self.console = UartConsole(peripheral(self.machine, console_uart), self.attached.domain)
+        except BaseException:
+            self.emulation.clear()  # the machine's name is free again for the next run
+            raise
+
+    @property
+    def error(self) -> Optional[BaseException]:
+        """The first exception modem code raised inside the emulation, if any."""
+        return self.attached.domain.enter.error
 
     def start(self) -> None:
         self.emulation.StartAll()

@@ -23,6 +23,8 @@ the same times. This module holds that logic, free of any emulator API:
 from __future__ import annotations
 
 import collections
+import logging
+import select
 import selectors
 import threading
 import time
@@ -31,6 +33,8 @@ from typing import Callable, Optional, Protocol
 from atmodem.clock import ManualClock
 from atmodem.engine import Modem, UartConfig
 from atmodem.net import SelectorReactor
+
+log = logging.getLogger(__name__)
 
 
 class TimeDomain(Protocol):
@@ -42,6 +46,38 @@ class TimeDomain(Protocol):
 
     def post(self, action: Callable[[], None]) -> None:
         """From any thread: run ``action`` on the emulation thread at the domain's next instant."""
+
+
+class OneAtATime:
+    """Runs the modem's entry points one at a time, and keeps their failures out of the emulator.
+
+    An emulator may run an action that is already due inside the very call that scheduled it
+    (Renode does, for a zero delay scheduled from a CPU callback), so engine code would be
+    re-entered halfway through. Here such an action waits until the running one returns. An
+    exception is logged and kept in ``error`` (the first one) instead of unwinding into the
+    emulator's threads.
+    """
+
+    def __init__(self):
+        self._running = False
+        self._waiting: collections.deque = collections.deque()
+        self.error: Optional[BaseException] = None
+
+    def __call__(self, action: Callable[[], None]) -> None:
+        self._waiting.append(action)
+        if self._running:
+            return
+        self._running = True
+        try:
+            while self._waiting:
+                try:
+                    self._waiting.popleft()()
+                except Exception as exc:  # an emulator thread must never see it
+                    log.exception("modem action failed inside the emulation")
+                    if self.error is None:
+                        self.error = exc
+        finally:
+            self._running = False
 
 
 class ManualTimeDomain:
@@ -126,7 +162,10 @@ class TimeDomainReactor:
     def __init__(self, domain: TimeDomain):
         self.domain = domain
         self._host = SelectorReactor()
-        self._wanted: dict[tuple[int, int], tuple[Callable, tuple]] = {}
+        # (fd, side) -> (generation, callback, args). A generation per registration: an event
+        # for a socket that was closed (and its number reused) since never reaches the new one.
+        self._wanted: dict[tuple[int, int], tuple[int, Callable, tuple]] = {}
+        self._generation = 0
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="atmodem-time-domain-io", daemon=True)
@@ -153,6 +192,7 @@ class TimeDomainReactor:
         self._closed.set()
         self._host.call_soon_threadsafe(lambda: None)  # wakes the host thread's poll
         self._thread.join(timeout=5)
+        self._host.close()
 
     # ------------------------------------------------------------------------ internals
 
@@ -163,7 +203,8 @@ class TimeDomainReactor:
             if entry is None:
                 self._wanted.pop(key, None)
             else:
-                self._wanted[key] = entry
+                self._generation += 1
+                self._wanted[key] = (self._generation, *entry)
         self._host.call_soon_threadsafe(self._mirror, key)
         return present
 
@@ -171,29 +212,28 @@ class TimeDomainReactor:
         """Host thread: watch ``key`` exactly while the emulation side wants it."""
         fd, side = key
         with self._lock:
-            wanted = key in self._wanted
-        if wanted:
-            (self._host.add_reader if side == 0 else self._host.add_writer)(fd, self._ready, key)
-        else:
-            try:
+            entry = self._wanted.get(key)
+        try:
+            if entry is not None:
+                (self._host.add_reader if side == 0 else self._host.add_writer)(fd, self._ready, key, entry[0])
+            else:
                 (self._host.remove_reader if side == 0 else self._host.remove_writer)(fd)
-            except (KeyError, ValueError, OSError):
-                pass  # closed already: the selector forgot it
+        except (KeyError, ValueError, OSError):
+            pass  # closed meanwhile: its removal is on its way
 
-    def _ready(self, key: tuple[int, int]) -> None:
+    def _ready(self, key: tuple[int, int], generation: int) -> None:
         """Host thread: ``key`` is ready. Stop watching until the emulation side has handled it."""
         fd, side = key
         (self._host.remove_reader if side == 0 else self._host.remove_writer)(fd)
-        self.domain.post(lambda: self._dispatch(key))
+        self.domain.post(lambda: self._dispatch(key, generation))
 
-    def _dispatch(self, key: tuple[int, int]) -> None:
-        """Emulation thread: run the callback still registered for ``key``, then watch it again."""
+    def _dispatch(self, key: tuple[int, int], generation: int) -> None:
+        """Emulation thread: run the callback if the registration is still the one that was ready."""
         with self._lock:
             entry = self._wanted.get(key)
-        if entry is None:
+        if entry is None or entry[0] != generation:
             return
-        callback, args = entry
-        callback(*args)
+        entry[1](*entry[2])
         self._host.call_soon_threadsafe(self._mirror, key)
 
     def _watch(self) -> None:
@@ -208,9 +248,10 @@ class LockstepReactor:
     registered, on the emulation thread. When the modem has sent something (or started a
     connection), the next poll waits in wall time for the host's answer: until the socket
     is ready (``patience`` seconds at most), then ``quiet`` seconds more for the rest of the
-    reply. So whatever a request brings back is handed to the modem at the same virtual
-    instant in every run, however fast or slow the host answered; only data a server sends
-    on its own, unasked, arrives at the first poll after it came.
+    reply. So a reply that comes in one burst within ``patience`` is handed to the modem at
+    the same virtual instant in every run, however fast or slow the host answered. Data a
+    server sends unasked, a reply slower than ``patience``, or the part of a reply that
+    comes after ``quiet``, arrives at the first poll after it came.
     """
 
     def __init__(self, domain: TimeDomain, step: float = 0.001, quiet: float = 0.02, patience: float = 5.0):
@@ -221,6 +262,7 @@ class LockstepReactor:
         self._sequence = 0
         self._expecting: set[int] = set()
         self._polling = False
+        self._closed = False
 
     # ------------------------------------------------ the Reactor protocol (emulation thread)
 
@@ -240,10 +282,14 @@ class LockstepReactor:
         self.domain.post(lambda: callback(*args))
 
     def expect_reply(self, fd: int) -> None:
-        self._expecting.add(fd)
+        if fd in self._registered():  # a socket we do not watch can answer nothing we would see
+            self._expecting.add(fd)
 
     def close(self) -> None:
+        """Stop (a poll already scheduled in the emulator still comes, and does nothing)."""
+        self._closed = True
         self._entries.clear()
+        self._expecting.clear()
         self._selector.close()
 
     # ------------------------------------------------------------------------ internals
@@ -271,6 +317,8 @@ class LockstepReactor:
         return present
 
     def _poll(self) -> None:
+        if self._closed:
+            return
         if self._expecting & self._registered():
             self._settle()
         ready = []
@@ -282,7 +330,8 @@ class LockstepReactor:
         for _, fd, side in sorted(ready):
             entry = self._entries.get((fd, side))
             if entry is not None:  # an earlier callback of this poll may have removed it
-                self._expecting.discard(fd)
+                if side == 0 or (fd, 0) not in self._entries:  # the answer: data, or a finished connect
+                    self._expecting.discard(fd)
                 entry[1](*entry[2])
         self._polling = bool(self._entries)
         if self._polling:
@@ -292,15 +341,18 @@ class LockstepReactor:
         return {fd for fd, _ in self._entries}
 
     def _settle(self) -> None:
-        """Wait (wall time) for an answer on the sockets the modem expects one from, then for quiet."""
+        """Wait (wall time) for an answer on the sockets the modem expects one from, then for quiet.
+
+        Only those sockets are watched, and only for their answer: data to read, or (while
+        connecting, with no reader yet) the end of the connect."""
         waiting = self._expecting & self._registered()
-        deadline = time.monotonic() + self.patience
-        while time.monotonic() < deadline:
-            ready = {key.fd for key, _ in self._selector.select(min(0.05, deadline - time.monotonic()))}
-            if ready & waiting:
-                time.sleep(self.quiet)
-                return
-        self._expecting -= waiting  # a silent peer: stop holding virtual time for it
+        watch = select.poll()
+        for fd in waiting:
+            watch.register(fd, select.POLLIN if (fd, 0) in self._entries else select.POLLOUT)
+        if watch.poll(self.patience * 1000):
+            time.sleep(self.quiet)
+        else:
+            self._expecting -= waiting  # a silent peer: stop holding virtual time for it
 
 
 def _fileno(fd) -> int:
@@ -328,8 +380,9 @@ class UartAdapter:
     """A modem on an emulated UART, in virtual time.
 
     With ``pace`` the modem's output leaves one character per byte time at its current
-    ``AT+UART`` settings, as the chip's UART sends it; a firmware that reads too slowly
-    then overruns as on hardware. Without, each write reaches the UART at once.
+    ``AT+UART`` settings, as the chip's UART sends it, so a firmware meets the timing it
+    would on hardware (whether a slow reader then loses bytes is up to the emulated UART:
+    Renode's STM32 UART queues without bound). Without, each write reaches the UART at once.
     """
 
     def __init__(self, modem: Modem, uart: EmulatedUart, domain: TimeDomain, pace: bool = False):

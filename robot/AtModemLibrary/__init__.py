@@ -424,6 +424,8 @@ def _wait_for_renode_line(run, pattern: str, timeout: float, start: int) -> tupl
     regex = re.compile(pattern)
     deadline = time.monotonic() + timeout
     while True:
+        if run.error is not None:
+            raise RuntimeError(f"the modem failed inside Renode: {run.error!r}")
         lines = run.console.lines
         for index in range(start, len(lines)):
             if regex.search(lines[index][1]):

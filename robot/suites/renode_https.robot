@@ -6,7 +6,6 @@ Documentation     The STM32 HTTPS client (the netduinoplus2 ELF, unchanged) on R
 ...               reaches ships Renode. ``RENODE`` names the Renode binary (default ``renode``).
 Library           Process
 Resource          ../resources/lab.resource
-Suite Setup       Skip Unless Renode Is Available    ${RENODE}
 Test Teardown     Run Keywords    Stop Everything    AND    Stop Renode Server
 
 
@@ -19,6 +18,7 @@ ${RENODE TIMEOUT}    120
 
 *** Test Cases ***
 HTTPS GET Through Renode's Server Socket Terminal
+    Skip Unless Renode Is Available    ${RENODE}
     Start Lab
     Start Renode Server
     ${modem_port}=    Get Free TCP Port
