@@ -104,6 +104,15 @@ def atmodem_link_type(modem, kind):
     """
 
 
+@hookspec(firstresult=True)
+def atmodem_data_format(modem):
+    """How received data and link counts look on the UART in this firmware's dialect.
+
+    :return: an ``atmodem_tcpip.DataFormat`` (``+IPD``, passive notices, ``AT+CIPRECVDATA``,
+        ``AT+CIPRECVLEN``), or ``None`` for ESP_ATMod's own
+    """
+
+
 @hookspec
 def atmodem_heap_used(modem):
     """Bytes of the chip's heap this plugin's state holds now (TLS buffers, certificates).

@@ -34,6 +34,31 @@ SERVER_TIMEOUT = Setting(NAMESPACE, "server_timeout", default=180)
 log = logging.getLogger(__name__)
 
 
+class DataFormat:
+    """How ESP_ATMod (the AT 1.7 dialect) shows received data; a dialect plugin returns its own
+    from ``atmodem_data_format``. ``index`` is None in single-link mode, ``remote`` None unless
+    AT+CIPDINFO=1."""
+
+    def ipd(self, index: Optional[int], data: bytes, remote: Optional[tuple[str, int]]) -> bytes:
+        head = b"\r\n+IPD," + (b"%d," % index if index is not None else b"") + b"%d" % len(data)
+        if remote:
+            head += b",%s,%d" % (remote[0].encode(), remote[1])  # unquoted (spec §7.2)
+        return head + b":" + data
+
+    def passive_notice(self, index: Optional[int], available: int) -> bytes:
+        if index is not None:
+            return b"\r\n+IPD,%d,%d\r\n" % (index, available)
+        return b"\r\n+IPD,%d\r\n" % available
+
+    def received(self, data: bytes, remote: Optional[tuple[str, int]]) -> bytes:
+        """The answer to AT+CIPRECVDATA before its OK: no id, and no address even with CIPDINFO (spec §7.3)."""
+        return b"\r\n+CIPRECVDATA,%d:" % len(data) + data
+
+    def lengths(self, counts: list[Optional[int]]) -> bytes:
+        """AT+CIPRECVLEN? before its OK; ``None`` for an empty slot (0 here, spec §7.3)."""
+        return b"+CIPRECVLEN:" + b",".join(b"%d" % (c or 0) for c in counts) + b"\r\n"
+
+
 def links(modem) -> "Links":
     return modem.runtime_of(NAMESPACE, Links)
 
@@ -77,6 +102,7 @@ class Links:
         self.ever_linked = False           # STATUS:4 once any link existed since boot
         self._poll_timer = None
         self._idle_timer = None            # the next AT+CIPSTO deadline
+        self.format: DataFormat = modem.hook.atmodem_data_format(modem=modem) or DataFormat()
 
     # ------------------------------------------------------------ slots
 
@@ -169,15 +195,16 @@ class Links:
         self.schedule_poll()
 
     def _ipd(self, slot: Slot, data: bytes) -> bytes:
-        head = b"\r\n+IPD," + (b"%d," % slot.index if self.mux() else b"") + b"%d" % len(data)
-        if self.modem.settings.get(DINFO):
-            head += b",%s,%d" % (slot.link.remote[0].encode(), slot.link.remote[1])  # unquoted (spec §7.2)
-        return head + b":" + data
+        return self.format.ipd(self._shown_id(slot), data, self._shown_remote(slot))
 
     def _passive_notice(self, slot: Slot) -> bytes:
-        if self.mux():
-            return b"\r\n+IPD,%d,%d\r\n" % (slot.index, slot.link.available)
-        return b"\r\n+IPD,%d\r\n" % slot.link.available
+        return self.format.passive_notice(self._shown_id(slot), slot.link.available)
+
+    def _shown_id(self, slot: Slot) -> Optional[int]:
+        return slot.index if self.mux() else None
+
+    def _shown_remote(self, slot: Slot) -> Optional[tuple[str, int]]:
+        return slot.link.remote if self.modem.settings.get(DINFO) else None
 
     # ------------------------------------------------------------ servers
 
@@ -509,7 +536,7 @@ def receive_data(modem, request):
     data = link.read(size)
     slot.reported = max(0, slot.reported - len(data))
     table.schedule_poll()  # a fully read, closed link gets its CLOSED now
-    return b"\r\n+CIPRECVDATA,%d:" % len(data) + data + OK
+    return table.format.received(data, table._shown_remote(slot)) + OK
 
 
 def silent(modem, request):
@@ -517,8 +544,8 @@ def silent(modem, request):
 
 
 def receive_lengths(modem, request):
-    counts = [slot.link.available if slot else 0 for slot in links(modem).slots]
-    return b"+CIPRECVLEN:" + b",".join(b"%d" % c for c in counts) + b"\r\n" + OK
+    table = links(modem)
+    return table.format.lengths([slot.link.available if slot else None for slot in table.slots]) + OK
 
 
 # ---------------------------------------------------------------- AT+CIPCLOSE / AT+CIPCLOSEMODE
