@@ -45,6 +45,10 @@ class DataFormat:
             head += b",%s,%d" % (remote[0].encode(), remote[1])  # unquoted (spec §7.2)
         return head + b":" + data
 
+    def opened(self, index: Optional[int], link, by_server: bool) -> bytes:
+        """A link came up: AT+CIPSTART's answer before its OK, or a server's accept (always mux 1)."""
+        return b"%d,CONNECT\r\n" % index if index is not None else b"CONNECT\r\n"
+
     def passive_notice(self, index: Optional[int], available: int) -> bytes:
         if index is not None:
             return b"\r\n+IPD,%d,%d\r\n" % (index, available)
@@ -227,7 +231,7 @@ class Links:
             if link is None:
                 continue
             self.install(free, link)
-            self.modem.write(b"%d,CONNECT\r\n" % free)
+            self.modem.write(self.format.opened(free, link, by_server=True))
             # The poll pass also delivers what the new link may already hold.
             self.schedule_poll(delay=self.modem.world.latency)
 
@@ -360,7 +364,12 @@ def _parse_start(modem, args: bytes) -> tuple[int, bytes, bytes, int]:
 
 
 def start(modem, request):
-    index, kind, host, port = _parse_start(modem, request.args)
+    return open_link(modem, *_parse_start(modem, request.args))
+
+
+def open_link(modem, index: int, kind: bytes, host: bytes, port: int):
+    """AT+CIPSTART's work once parsed: link ``index`` of type ``kind`` (``b"TCP"``, ``b"SSL"`` …) to
+    ``host:port``; a ``Pending`` that answers as the chip does. Dialects' own connect commands use it."""
     table = links(modem)
     interfaces = modem.interfaces
     has_ip = interfaces.has_ip() if modem.profile.has("ip_without_station") else interfaces.sta.up
@@ -412,7 +421,7 @@ def start(modem, request):
             finish(fail)
             return
         table.install(index, link)
-        finish(b"%d,CONNECT\r\n" % index + OK if table.mux() else b"CONNECT\r\n" + OK)
+        finish(table.format.opened(index if table.mux() else None, link, by_server=False) + OK)
 
     def resolved(address: Optional[str]) -> None:
         table.connecting.discard(lookup)
