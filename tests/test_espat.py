@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from support import JOIN, Harness, Peer
+from support import Harness, Peer
 
 OK = b"\r\nOK\r\n"
 ERR = b"\r\nERROR\r\n"
