@@ -100,7 +100,8 @@ def atmodem_link_type(modem, kind):
     :param kind: the three type bytes of AT+CIPSTART, e.g. ``b"SSL"``
     :return: an object with ``check(modem)`` (raise ``AtError`` when a prerequisite is
         missing), ``delay(modem)`` (extra seconds the chip spends, e.g. the handshake) and
-        ``factory(modem, host)`` giving the link factory for ``Network.connect``; or ``None``
+        ``factory(modem, host, index)`` giving the link factory for ``Network.connect`` of link
+        ``index``; or ``None``
     """
 
 

@@ -431,7 +431,7 @@ def open_link(modem, index: int, kind: bytes, host: bytes, port: int):
             finish(b"DNS Fail\r\n" + ERROR + b"CLOSED\r\n")
             return
         nonlocal attempt
-        factory = link_type.factory(modem, host.decode("latin-1")) if link_type else Link
+        factory = link_type.factory(modem, host.decode("latin-1"), index) if link_type else Link
         attempt = modem.network.connect(address, port, connected, factory)
         if attempt is not None:
             table.connecting.add(attempt)

@@ -15,6 +15,9 @@ import collections
 import hashlib
 import logging
 import ssl
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Optional
 
 from atmodem import AtError, Command, Form, Match, Setting, hookimpl
@@ -248,35 +251,72 @@ class SecureLinks:
         fast = modem.settings.get(CPU_FREQ) == 160  # AT+SYSCPUFREQ=160 nearly halves the handshake
         return (modem.timing.handshake_fast if fast else modem.timing.handshake) * modem.world.tls_time_scale
 
-    def factory(self, modem, host: str):
-        buffer = receive_buffer(modem)
+    def verification(self, modem, index: int) -> "Verification":
+        """What link ``index`` checks: ESP_ATMod's AT+CIPSSLAUTH, the same for every link."""
         mode = modem.settings.get(AUTH_MODE)
+        if mode == 2:
+            return Verification(trusted="".join(c.pem for c in certificates(modem)))
+        return Verification(fingerprint=modem.settings.get(FINGERPRINT) if mode == 1 else None)
+
+    def factory(self, modem, host: str, index: int):
+        buffer = receive_buffer(modem)
+        checks = self.verification(modem, index)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.maximum_version = ssl.TLSVersion.TLSv1_2   # BearSSL: TLS 1.0-1.2
-        if mode == 2:
-            context.load_verify_locations(cadata="".join(c.pem for c in certificates(modem)))
+        if checks.trusted:
+            context.load_verify_locations(cadata=checks.trusted)
             context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN  # every loaded cert is a trust anchor
             if not openssl.set_verify_time(context, int(modem_time(modem))):
                 log.warning("verifying at the host's clock: OpenSSL extensions unavailable")
         else:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
+        unusable: Optional[OSError] = None
+        if checks.client is not None:
+            try:
+                _load_client_identity(context, *checks.client)
+            except OSError as exc:  # the chip stores anything; the handshake is where it fails
+                unusable = exc
         if buffer < BOOT_DEFAULT:
             openssl.request_mfln(context, buffer)
-        fingerprint = modem.settings.get(FINGERPRINT) if mode == 1 else None
         tls = tls_state(modem)
 
         def make(network, sock, remote):
+            if unusable is not None:
+                raise unusable
             if link_cost(buffer) + (0 if tls.used_once else CRYPTO_STACK) > free_heap(modem):
                 log.info("TLS link to %s does not fit in the heap", remote)
                 raise OSError("out of heap for TLS buffers")
             link = TlsLink(network, sock, remote, context=context, host=host, buffer=buffer,
-                           fingerprint=fingerprint)
+                           fingerprint=checks.fingerprint)
             tls.used_once = True
             tls.links.append(link)
             return link
 
         return make
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What a secure link checks and shows: CA certificates to trust (PEM text; none: the server
+    is not verified), a leaf fingerprint to match, and a client certificate and key (PEM) to
+    present when the server asks for one."""
+
+    trusted: str = ""
+    fingerprint: Optional[bytes] = None
+    client: Optional[tuple[bytes, bytes]] = None
+
+
+def _load_client_identity(context: ssl.SSLContext, certificate: bytes, key: bytes) -> None:
+    # The ssl module reads a certificate chain only from files; they live as long as this call.
+    with tempfile.TemporaryDirectory(prefix="atmodem-client-") as folder:
+        cert_file, key_file = Path(folder) / "cert.pem", Path(folder) / "key.pem"
+        cert_file.write_bytes(certificate)
+        key_file.write_bytes(key)
+        try:
+            context.load_cert_chain(cert_file, key_file)
+        except (ssl.SSLError, ValueError) as exc:
+            raise OSError(f"unusable client certificate or key: {exc}") from None
 
 
 # ---------------------------------------------------------------- AT+CIPSSLSIZE
