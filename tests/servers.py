@@ -4,9 +4,9 @@ are in ``atmodem.lab``)."""
 from __future__ import annotations
 
 from tlslite.api import X509, TLSConnection, TLSError, X509CertChain, parsePEMKey
-from cryptography.hazmat.primitives import serialization
 
 from atmodem.lab import EchoServer
+from atmodem.lab.pki import key_pem
 
 
 class TlsliteServer(EchoServer):
@@ -19,9 +19,7 @@ class TlsliteServer(EchoServer):
 
     def __init__(self, issued, greeting: bytes = b""):
         self.chain = X509CertChain([X509().parse(c.pem.decode()) for c in (issued, *issued.chain)])
-        key_pem = issued.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()).decode()
-        self.key = parsePEMKey(key_pem, private=True)
+        self.key = parsePEMKey(key_pem(issued.key).decode(), private=True)
         super().__init__(greeting=greeting)
 
     def _secure(self, conn):

@@ -2,9 +2,12 @@
 and the answers in the shapes LwESP's parser takes (spec §10.3, §12.2)."""
 
 import re
+import ssl
 
 import pytest
 
+from atmodem.lab.pki import key_pem
+from atmodem.world import AccessPoint, World
 from support import Harness, Peer
 
 OK = b"\r\nOK\r\n"
@@ -117,3 +120,132 @@ def test_no_free_link_is_error(h, peer):
     h.join()
     assert h.send(b'AT+CIPSTARTEX="TCP","127.0.0.1",%d\r\n' % peer.port) == b"CONNECT\r\n" + OK  # mux 0: link 0
     assert h.send(b'AT+CIPSTARTEX="TCP","127.0.0.1",%d\r\n' % peer.port) == ERR
+
+
+# ---------------------------------------------------------------- certificates and mutual TLS
+
+class TestSysmfg:
+    def test_write_read_list_and_erase(self, h):
+        h.send(b"ATE0\r\n")
+        assert h.send(b'AT+SYSMFG=2,"client_ca","client_ca.0",8,5\r\n') == OK + b"\r\n>"
+        h.modem.feed(b"ab\0cd")
+        assert h.wait_for(b"OK\r\n") == OK
+        assert h.send(b'AT+SYSMFG=1,"client_ca","client_ca.0"\r\n') == b'+SYSMFG:"client_ca","client_ca.0",8,5,ab\0cd' + OK
+        assert h.send(b'AT+SYSMFG=1,"client_ca","client_ca.0",1,3\r\n') == b'+SYSMFG:"client_ca","client_ca.0",8,3,b\0c' + OK
+        assert h.send(b'AT+SYSMFG=1,"client_ca"\r\n') == b'+SYSMFG:"client_ca","client_ca.0",8\r\n' + OK
+        assert h.send(b"AT+SYSMFG?\r\n") == b'+SYSMFG:"client_ca"\r\n' + OK
+        assert h.send(b'AT+SYSMFG=2,"factory_param","max_tx_power",1,78\r\n') == OK
+        assert h.send(b'AT+SYSMFG=1,"factory_param","max_tx_power"\r\n') == (
+            b'+SYSMFG:"factory_param","max_tx_power",1,2,78' + OK)
+        assert h.send(b'AT+SYSMFG=0,"client_ca","client_ca.0"\r\n') == OK
+        assert h.send(b'AT+SYSMFG=1,"client_ca","client_ca.0"\r\n') == ERR
+
+    def test_it_survives_a_reset(self, h):
+        h.send(b"ATE0\r\n")
+        h.send(b'AT+SYSMFG=2,"client_key","client_key.0",7,3\r\n')
+        h.modem.feed(b"xyz")
+        h.wait_for(b"OK\r\n")
+        h.send(b"AT+RST\r\n")
+        h.send(b"ATE0\r\n")
+        assert h.send(b'AT+SYSMFG=1,"client_key","client_key.0"\r\n') == b'+SYSMFG:"client_key","client_key.0",7,3,xyz' + OK
+
+    @pytest.mark.parametrize("command", [
+        b'AT+SYSMFG=2,"nowhere","k",8,4', b'AT+SYSMFG=2,"client_ca","k",9,4', b'AT+SYSMFG=2,"client_ca","k",8,0',
+        b'AT+SYSMFG=2,"client_ca","k",8,99999', b'AT+SYSMFG=2,"factory_param","k",1,256',
+        b'AT+SYSMFG=2,"factory_param","k",2,-129', b'AT+SYSMFG=3,"client_ca"', b'AT+SYSMFG=1,"client_ca","none"',
+        b'AT+SYSMFG=2,"client_ca"', b"AT+SYSMFG=1,client_ca",
+    ])
+    def test_bad_input(self, h, command):
+        h.send(b"ATE0\r\n")
+        assert h.send(command + b"\r\n") == ERR
+
+
+class TestSslConfig:
+    def test_per_link_and_all_links(self, h):
+        for command in (b"ATE0", b"AT+CIPMUX=1"):
+            h.send(command + b"\r\n")
+        assert h.send(b"AT+CIPSSLCCONF=5,2,0,1\r\n") == OK
+        assert h.send(b"AT+CIPSSLCCONF=3,3,1,0\r\n") == OK
+        assert h.send(b"AT+CIPSSLCCONF?\r\n") == (b"+CIPSSLCCONF:0,2,0,1\r\n+CIPSSLCCONF:1,2,0,1\r\n"
+                                                  b"+CIPSSLCCONF:2,2,0,1\r\n+CIPSSLCCONF:3,3,1,0\r\n"
+                                                  b"+CIPSSLCCONF:4,2,0,1\r\n" + OK)
+        assert h.send(b'AT+CIPSSLCSNI=1,"sni.test"\r\n') == OK
+        assert h.send(b"AT+CIPSSLCSNI?\r\n") == b'+CIPSSLCSNI:1,"sni.test"\r\n' + OK
+        assert h.send(b"AT+CIPSSLCCONF=6,1\r\n") == ERR
+        assert h.send(b"AT+CIPSSLCCONF=0,4\r\n") == ERR
+
+    def test_single_link_mode_has_no_id(self, h):
+        h.send(b"ATE0\r\n")
+        assert h.send(b"AT+CIPSSLCCONF=2\r\n") == OK
+        assert h.send(b"AT+CIPSSLCCONF?\r\n") == b"+CIPSSLCCONF:2,0,0\r\n" + OK
+
+
+@pytest.fixture
+def mutual(tmp_path):
+    """A TLS server on 127.0.0.1 that requires a client certificate from the lab CA, and the lab."""
+    from atmodem.lab import EchoServer, LabPki, SntpServer, server_context
+    from atmodem.lab.pki import VALID_FROM, VALID_UNTIL, issue
+    pki = LabPki(tmp_path / "pki")
+    context = server_context(pki.server("tls.test"), tmp_path)
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_verify_locations(cafile=str(pki.ca_file))
+    server = EchoServer(context, greeting=b"hello")
+    client = issue("atmodem client", pki.root, ca=False, start=VALID_FROM, end=VALID_UNTIL)
+    sntp = SntpServer()
+    yield pki, server, client, sntp
+    server.close()
+    sntp.close()
+
+
+def write_mfg(h, namespace: bytes, key: bytes, value: bytes) -> None:
+    assert h.send(b'AT+SYSMFG=2,"%s","%s",8,%d\r\n' % (namespace, key, len(value))).endswith(b"\r\n>")
+    h.modem.feed(value)
+    assert h.wait_for(b"OK\r\n") == OK
+
+
+def ssl_modem(sntp) -> Harness:
+    world = World(access_points=[AccessPoint("atmodem-lab", "atmodem-pass")], hosts={"tls.test": "127.0.0.1"},
+                  sntp_port=sntp.port)
+    world.hosts["pool.ntp.org"] = "127.0.0.1"
+    h = Harness("esp-at-2", world=world)
+    for command in (b"ATE0", b"AT+CIPMUX=1"):
+        h.send(command + b"\r\n")
+    h.join()
+    h.pump(lambda: h.modem.runtime["sntp"].now() > 57600)
+    return h
+
+
+def test_mutual_tls_with_nvs_certificates(mutual):
+    pki, server, client, sntp = mutual
+    h = ssl_modem(sntp)
+    try:
+        write_mfg(h, b"client_ca", b"client_ca.0", pki.root.pem)
+        write_mfg(h, b"client_cert", b"client_cert.0", client.der)   # DER works as well as PEM
+        write_mfg(h, b"client_key", b"client_key.0", key_pem(client.key))
+        assert h.send(b"AT+CIPSSLCCONF=0,3,0,0\r\n") == OK
+        assert h.send(b'AT+CIPSTARTEX="SSL","tls.test",%d\r\n' % server.port) == b"0,CONNECT\r\n" + OK
+        assert h.wait_for(b"hello") == b"\r\n+IPD,0,5:hello"
+        assert (server.handshakes, server.failures) == (1, 0)
+
+        # Without the client certificate the server refuses, and the link fails cleanly.
+        assert h.send(b"AT+CIPSSLCCONF=1,2,0,0\r\n") == OK
+        reply = h.send(b'AT+CIPSTART=1,"SSL","tls.test",%d\r\n' % server.port)
+        assert reply.endswith(ERR + b"CLOSED\r\n") and b"CONNECT" not in reply
+        h.pump(lambda: server.failures >= 1, timeout=5)
+        assert server.handshakes == 1
+        assert h.send(b"AT\r\n") == OK
+    finally:
+        h.close()
+
+
+def test_a_missing_certificate_fails_the_link(mutual):
+    pki, server, client, sntp = mutual
+    h = ssl_modem(sntp)
+    try:
+        assert h.send(b"AT+CIPSSLCCONF=0,3,0,0\r\n") == OK
+        reply = h.send(b'AT+CIPSTARTEX="SSL","tls.test",%d\r\n' % server.port)
+        assert reply.endswith(ERR + b"CLOSED\r\n")
+        assert server.handshakes == 0
+    finally:
+        h.close()
+

@@ -6,12 +6,18 @@ AT+SYSSTORE), AT+CWMODE with its auto-connect flag, AT+CIPSTATE? and AT+CIPSTART
 data and links look (``AT2Format``: quoted addresses, ``+CIPRECVDATA:<len>,``, ``-1`` for
 empty links, ``+LINK_CONN`` when AT+SYSMSG asks for it).
 
-Still to come in this dialect: AT+SYSMFG (certificates), AT+CIPSSLCCONF / AT+CIPSSLCSNI and
-mutual TLS, AT+SYSLOG's error codes.
+TLS is configured the ESP-AT way: certificates and keys live in the manufacturing NVS
+(``AT+SYSMFG``, namespaces ``client_ca``, ``client_cert``, ``client_key`` …, PEM or DER), and
+``AT+CIPSSLCCONF`` chooses per link what to check and what to present (0 nothing, 1 the client
+certificate, 2 the server against a CA, 3 both); ``AT+CIPSSLCSNI`` sets a link's SNI.
+
+Still to come in this dialect: AT+SYSLOG's error codes.
 """
 
 from __future__ import annotations
 
+import base64
+import ssl
 from typing import Optional
 
 from atmodem import AtError, Command, Match, Setting, hookimpl
@@ -19,6 +25,7 @@ from atmodem.params import Params
 from atmodem.profiles import ESP_ATMOD_050, Profile
 from atmodem.responses import OK
 from atmodem_tcpip import SLOTS, DataFormat, links, open_link
+from atmodem_tls import SecureLinks, Verification
 from atmodem_wifi import MODE, apply_mode, query_mode
 
 NAMESPACE = "espat"
@@ -28,6 +35,18 @@ RFPOWER = Setting(NAMESPACE, "rfpower", 78)
 SYSSTORE = Setting(NAMESPACE, "sysstore", 1)
 
 LINK_CONN = 0b010   # AT+SYSMSG bit 1: +LINK_CONN instead of <id>,CONNECT
+
+# The manufacturing NVS partition: {namespace: {key: [type, base64 value]}}; AT+RESTORE keeps it.
+MFG = Setting(NAMESPACE, "mfg_nvs", {}, region="mfg_nvs")
+MFG_NAMESPACES = ("server_cert", "server_key", "server_ca", "client_cert", "client_key", "client_ca",
+                  "mqtt_cert", "mqtt_key", "mqtt_ca", "factory_param")
+STRING, BLOB = 7, 8
+NUMERIC = {1: (0, 0xFF), 2: (-0x80, 0x7F), 3: (0, 0xFFFF), 4: (-0x8000, 0x7FFF), 5: (0, 0xFFFFFFFF),
+           6: (-0x80000000, 0x7FFFFFFF)}
+MFG_VALUE_MAX = 8192
+# Per link: [auth mode, PKI number, CA number] (AT+CIPSSLCCONF) and the SNI (AT+CIPSSLCSNI).
+SSL_CONF = Setting(NAMESPACE, "ssl_conf", [[0, 0, 0]] * SLOTS)
+SSL_SNI = Setting(NAMESPACE, "ssl_sni", [""] * SLOTS)
 
 ESP_AT_2 = Profile(
     name="esp-at-2",
@@ -145,6 +164,235 @@ def start_ex(modem, request):
     return open_link(modem, free[0], kind, host, port)
 
 
+# ---------------------------------------------------------------- AT+SYSMFG
+
+
+def _mfg(modem) -> dict:
+    return modem.settings.get(MFG)
+
+
+def mfg_value(modem, namespace: str, key: str) -> Optional[bytes]:
+    entry = _mfg(modem).get(namespace, {}).get(key)
+    return base64.b64decode(entry[1]) if entry else None
+
+
+def _store(modem, namespace: str, key: str, kind: int, value: bytes) -> None:
+    store = _mfg(modem)
+    store.setdefault(namespace, {})[key] = [kind, base64.b64encode(value).decode()]
+    modem.settings.set(MFG, store, save=True)
+
+
+def query_mfg(modem, request):
+    return b"".join(b'+SYSMFG:"%s"\r\n' % ns.encode() for ns in MFG_NAMESPACES if _mfg(modem).get(ns)) + OK
+
+
+def set_mfg(modem, request):
+    p = Params(request.args)
+    operation = p.number()
+    p.comma()
+    namespace = p.string(32).decode("latin-1")
+    if namespace not in MFG_NAMESPACES:
+        raise AtError()
+    key = None
+    if not p.at_end():
+        p.comma()
+        key = p.string(64).decode("latin-1")
+    if operation == 0:
+        p.end()
+        return _erase(modem, namespace, key)
+    if operation == 1:
+        return _read(modem, p, namespace, key)
+    if operation == 2 and key is not None:
+        return _write(modem, p, namespace, key)
+    raise AtError()
+
+
+def _optional_pair(p: Params, first: int, second: int) -> tuple[int, int]:
+    """``[,<a>,<b>]`` at the end of the parameters: both or neither."""
+    if not p.at_end():
+        p.comma()
+        first = p.number()
+        p.comma()
+        second = p.number()
+    p.end()
+    return first, second
+
+
+def _erase(modem, namespace: str, key: Optional[str]) -> bytes:
+    store = _mfg(modem)
+    if key is None:
+        store.pop(namespace, None)
+    elif store.get(namespace, {}).pop(key, None) is None:
+        raise AtError()
+    modem.settings.set(MFG, store, save=True)
+    return OK
+
+
+def _read(modem, p: Params, namespace: str, key: Optional[str]) -> bytes:
+    entries = _mfg(modem).get(namespace, {})
+    if key is None:
+        p.end()
+        return b"".join(b'+SYSMFG:"%s","%s",%d\r\n' % (namespace.encode(), k.encode(), entry[0])
+                        for k, entry in entries.items()) + OK
+    if key not in entries:
+        raise AtError()
+    kind, value = entries[key][0], base64.b64decode(entries[key][1])
+    offset, length = _optional_pair(p, 0, len(value))
+    if kind in NUMERIC:
+        shown = value
+    else:
+        if offset > len(value):
+            raise AtError()
+        shown = value[offset:offset + length]
+    return b'+SYSMFG:"%s","%s",%d,%d,' % (namespace.encode(), key.encode(), kind, len(shown)) + shown + OK
+
+
+def _write(modem, p: Params, namespace: str, key: str):
+    p.comma()
+    kind = p.number()
+    p.comma()
+    if kind in NUMERIC:
+        value = p.signed()
+        p.end()
+        low, high = NUMERIC[kind]
+        if not low <= value <= high:
+            raise AtError()
+        _store(modem, namespace, key, kind, str(value).encode())
+        return OK
+    if kind not in (STRING, BLOB):
+        raise AtError()
+    length = p.number()
+    p.end()
+    if not 0 < length <= MFG_VALUE_MAX:
+        raise AtError()
+    modem.start_raw(_MfgValue(modem, namespace, key, kind, length))
+    return OK + b"\r\n>"
+
+
+class _MfgValue:
+    """The bytes of a string or binary value after AT+SYSMFG's ``>``."""
+
+    def __init__(self, modem, namespace: str, key: str, kind: int, length: int):
+        self.modem, self.namespace, self.key, self.kind = modem, namespace, key, kind
+        self.missing = length
+        self.value = bytearray()
+
+    def take(self, data: bytes) -> int:
+        taken = data[:self.missing]
+        self.value += taken
+        self.missing -= len(taken)
+        if not self.missing:
+            _store(self.modem, self.namespace, self.key, self.kind, bytes(self.value))
+            self.modem.write(OK)
+            self.modem.end_raw()
+        return len(taken)
+
+
+# ---------------------------------------------------------------- AT+CIPSSLCCONF / AT+CIPSSLCSNI
+
+
+def _link_ids(modem, p: Params) -> list[int]:
+    """``<link>,`` in multiple-link mode (5: every link), nothing in single-link mode (link 0)."""
+    if not links(modem).mux():
+        return [0]
+    index = p.number()
+    p.comma()
+    if index > SLOTS:
+        raise AtError()
+    return list(range(SLOTS)) if index == SLOTS else [index]
+
+
+def set_ssl_conf(modem, request):
+    p = Params(request.args)
+    ids = _link_ids(modem, p)
+    auth = p.number()
+    if auth > 3:
+        raise AtError()
+    pki, ca = _optional_pair(p, 0, 0)
+    conf = modem.settings.get(SSL_CONF)
+    for index in ids:
+        conf[index] = [auth, pki, ca]
+    modem.settings.set(SSL_CONF, conf)
+    return OK
+
+
+def query_ssl_conf(modem, request):
+    conf = modem.settings.get(SSL_CONF)
+    if not links(modem).mux():
+        return b"+CIPSSLCCONF:%d,%d,%d\r\n" % tuple(conf[0]) + OK
+    return b"".join(b"+CIPSSLCCONF:%d,%d,%d,%d\r\n" % (i, *conf[i]) for i in range(SLOTS)) + OK
+
+
+def set_sni(modem, request):
+    p = Params(request.args)
+    ids = _link_ids(modem, p)
+    name = p.string(64).decode("latin-1")
+    p.end()
+    sni = modem.settings.get(SSL_SNI)
+    for index in ids:
+        sni[index] = name
+    modem.settings.set(SSL_SNI, sni)
+    return OK
+
+
+def query_sni(modem, request):
+    sni = modem.settings.get(SSL_SNI)
+    if not links(modem).mux():
+        return b'+CIPSSLCSNI:"%s"\r\n' % sni[0].encode() + OK
+    return b"".join(b'+CIPSSLCSNI:%d,"%s"\r\n' % (i, sni[i].encode()) for i in range(SLOTS) if sni[i]) + OK
+
+
+class EspAtSecureLinks(SecureLinks):
+    """``"SSL"`` links configured per link by AT+CIPSSLCCONF, with the NVS certificates."""
+
+    def check(self, modem) -> None:
+        pass  # what a link needs depends on its id: see verification()
+
+    def verification(self, modem, index: int) -> Verification:
+        auth, pki, ca = modem.settings.get(SSL_CONF)[index]
+        trusted, client = "", None
+        if auth in (2, 3):
+            trusted = _as_pem(mfg_value(modem, "client_ca", f"client_ca.{ca}"))
+            if not trusted:
+                raise OSError(f"no client_ca.{ca} for link {index}")
+        if auth in (1, 3):
+            cert = mfg_value(modem, "client_cert", f"client_cert.{pki}")
+            key = mfg_value(modem, "client_key", f"client_key.{pki}")
+            if not cert or not key:
+                raise OSError(f"no client_cert.{pki} / client_key.{pki} for link {index}")
+            client = (_as_pem(cert).encode(), _pem_key(key))
+        return Verification(trusted=trusted, client=client)
+
+    def factory(self, modem, host: str, index: int):
+        sni = modem.settings.get(SSL_SNI)[index]
+        try:
+            return super().factory(modem, sni or host, index)
+        except OSError as exc:  # a missing certificate fails the connection, as the handshake would
+            failure = exc
+
+            def refuse(network, sock, remote):
+                raise failure
+            return refuse
+
+
+def _as_pem(value: Optional[bytes]) -> str:
+    """A certificate as stored (PEM text, or DER bytes) as PEM text; "" if there is none."""
+    if not value:
+        return ""
+    if value.lstrip().startswith(b"-----BEGIN"):
+        return value.decode("latin-1")
+    return ssl.DER_cert_to_PEM_cert(value)
+
+
+def _pem_key(value: bytes) -> bytes:
+    if value.lstrip().startswith(b"-----BEGIN"):
+        return value
+    from cryptography.hazmat.primitives import serialization
+    key = serialization.load_der_private_key(value, password=None)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
 # ---------------------------------------------------------------- hooks
 
 
@@ -156,6 +404,11 @@ def atmodem_profiles():
 @hookimpl
 def atmodem_data_format(modem):
     return AT2Format(modem)
+
+
+@hookimpl
+def atmodem_link_type(modem, kind):
+    return EspAtSecureLinks() if kind == b"SSL" else None
 
 
 @hookimpl
@@ -173,4 +426,8 @@ def atmodem_commands(profile):
         Command("+CWMODE", Match.QUERY_SET, query=query_mode, set=set_mode, summary="Wi-Fi mode (AT 2.x)"),
         Command("+CIPSTATE?", Match.EXACT, execute=query_state, summary="link list"),
         Command("+CIPSTARTEX", Match.NO_CHECK, set=start_ex, summary="open a link on a free id"),
+        Command("+SYSMFG", Match.QUERY_SET, query=query_mfg, set=set_mfg, summary="manufacturing NVS data"),
+        Command("+CIPSSLCCONF", Match.QUERY_SET, query=query_ssl_conf, set=set_ssl_conf,
+                summary="TLS checks per link"),
+        Command("+CIPSSLCSNI", Match.QUERY_SET, query=query_sni, set=set_sni, summary="TLS SNI per link"),
     ]

@@ -43,7 +43,7 @@ class Issued:
         name = self.cert.serial_number
         chain, key = folder / f"{name}.chain.pem", folder / f"{name}.key.pem"
         chain.write_bytes(self.pem + b"".join(c.pem for c in self.chain))
-        key.write_bytes(_key_pem(self.key))
+        key.write_bytes(key_pem(self.key))
         return str(chain), str(key)
 
 
@@ -98,7 +98,7 @@ class LabPki:
         root = issue("atmodem Lab Root", None, ca=True, start=VALID_FROM, end=VALID_UNTIL)
         self.folder.mkdir(parents=True, exist_ok=True)
         # Each file appears whole (rename), the key first: a CA certificate on disk always has its key.
-        for path, data in ((key_file, _key_pem(root.key)), (cert_file, root.pem)):
+        for path, data in ((key_file, key_pem(root.key)), (cert_file, root.pem)):
             temporary = path.with_name(f".{path.name}.{os.getpid()}")
             temporary.write_bytes(data)
             os.replace(temporary, path)
@@ -121,7 +121,8 @@ def server_context(issued: Issued, folder: Path) -> ssl.SSLContext:
     return context
 
 
-def _key_pem(key) -> bytes:
+def key_pem(key) -> bytes:
+    """A private key as unencrypted PKCS#8 PEM."""
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
 
