@@ -9,8 +9,10 @@ straight-line and let the engine answer ``ERROR``.
 from __future__ import annotations
 
 import ipaddress
+from typing import Callable, Optional
 
 from atmodem.commands import AtError
+from atmodem.responses import OK
 
 _DIGITS = b"0123456789"
 _HEX = b"0123456789abcdefABCDEF"
@@ -108,3 +110,23 @@ class Params:
         """The line must end here (the firmware's end-of-line check)."""
         if not self.at_end():
             raise AtError()
+
+
+def number_setting(setting, label: bytes, valid: range, changed: Optional[Callable] = None):
+    """The query and set handlers of a setting that is one number: ``AT+X?`` answers
+    ``{label}:{n}`` and OK, ``AT+X=n`` takes a value in ``valid`` (RAM only), then calls
+    ``changed(modem)`` if given."""
+
+    def query(modem, request):
+        return b"%s:%d\r\n" % (label, modem.settings.get(setting)) + OK
+
+    def set_(modem, request):
+        value = Params(request.args).single_number()
+        if value not in valid:
+            raise AtError()
+        modem.settings.set(setting, value)
+        if changed is not None:
+            changed(modem)
+        return OK
+
+    return query, set_

@@ -21,7 +21,7 @@ import ssl
 from typing import Optional
 
 from atmodem import AtError, Command, Match, Setting, hookimpl
-from atmodem.params import Params
+from atmodem.params import Params, number_setting
 from atmodem.profiles import ESP_ATMOD_050, Profile
 from atmodem.responses import OK
 from atmodem_tcpip import SLOTS, DataFormat, links, open_link
@@ -96,20 +96,6 @@ class AT2Format(DataFormat):
 
 
 # ---------------------------------------------------------------- housekeeping
-
-
-def _number_setting(setting: Setting, label: bytes, valid: range):
-    def query(modem, request):
-        return b"%s:%d\r\n" % (label, modem.settings.get(setting)) + OK
-
-    def set_(modem, request):
-        value = Params(request.args).single_number()  # the ESP8266 takes no BLE/power-class values
-        if value not in valid:
-            raise AtError()
-        modem.settings.set(setting, value, save=False)
-        return OK
-
-    return query, set_
 
 
 def version(modem, request):
@@ -413,10 +399,10 @@ def atmodem_link_type(modem, kind):
 
 @hookimpl
 def atmodem_commands(profile):
-    query_sysmsg, set_sysmsg = _number_setting(SYSMSG, b"+SYSMSG", range(0, 8))
-    query_syslog, set_syslog = _number_setting(SYSLOG, b"+SYSLOG", range(0, 2))
-    query_power, set_power = _number_setting(RFPOWER, b"+RFPOWER", range(40, 83))
-    query_store, set_store = _number_setting(SYSSTORE, b"+SYSSTORE", range(0, 2))
+    query_sysmsg, set_sysmsg = number_setting(SYSMSG, b"+SYSMSG", range(0, 8))
+    query_syslog, set_syslog = number_setting(SYSLOG, b"+SYSLOG", range(0, 2))
+    query_power, set_power = number_setting(RFPOWER, b"+RFPOWER", range(40, 83))
+    query_store, set_store = number_setting(SYSSTORE, b"+SYSSTORE", range(0, 2))
     return [
         Command("+GMR", Match.EXACT, execute=version, summary="version information (AT 2.x lines)"),
         Command("+SYSMSG", Match.QUERY_SET, query=query_sysmsg, set=set_sysmsg, summary="system message options"),

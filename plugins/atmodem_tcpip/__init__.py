@@ -17,7 +17,7 @@ from typing import Optional
 
 from atmodem import AtError, Command, Form, Match, Setting, hookimpl
 from atmodem.net import Link
-from atmodem.params import Params
+from atmodem.params import Params, number_setting
 from atmodem.responses import ERROR, OK
 
 NAMESPACE = "tcpip"
@@ -298,19 +298,8 @@ def _flag(args: bytes) -> int:
     return value
 
 
-def _numeric_setting(setting: Setting, label: bytes, valid: range):
-    def query(modem, request):
-        return b"%s:%d\r\n" % (label, modem.settings.get(setting)) + OK
-
-    def set_(modem, request):
-        value = Params(request.args).single_number()
-        if value not in valid:
-            raise AtError()
-        modem.settings.set(setting, value)
-        links(modem).schedule_poll()  # a higher limit takes a waiting client, a new timeout re-arms
-        return OK
-
-    return query, set_
+def _recheck_links(modem) -> None:
+    links(modem).schedule_poll()  # a higher limit takes a waiting client, a new timeout re-arms
 
 
 # ---------------------------------------------------------------- AT+CIPSTART
@@ -733,8 +722,8 @@ def server(modem, request):
 
 @hookimpl
 def atmodem_commands(profile):
-    query_max, set_max = _numeric_setting(MAX_CONN, b"+CIPSERVERMAXCONN", range(1, SLOTS + 1))
-    query_sto, set_sto = _numeric_setting(SERVER_TIMEOUT, b"+CIPSTO", range(0, 7201))
+    query_max, set_max = number_setting(MAX_CONN, b"+CIPSERVERMAXCONN", range(1, SLOTS + 1), _recheck_links)
+    query_sto, set_sto = number_setting(SERVER_TIMEOUT, b"+CIPSTO", range(0, 7201), _recheck_links)
     commands = [
         Command("+CIPSTATUS", Match.EXACT, execute=status, summary="link status"),
         Command("+CIPSTART", Match.NO_CHECK, set=start, summary="open a link"),
