@@ -9,6 +9,7 @@ our stdout pipe, collects console lines, and stops it for sure (SIGTERM, then SI
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import re
 import shutil
@@ -109,11 +110,18 @@ def _find(program: str, variable: str, built: Optional[Path] = None) -> str:
 
 
 def _require_qemu(binary: str, minimum: int, machine_name: str) -> None:
+    version = _qemu_major(binary)
+    if version is not None and version < minimum:
+        raise EmulatorError(f"machine {machine_name} needs QEMU {minimum} or newer; {binary} is version {version}"
+                            " (make setup-emulators installs it from the release's backports)")
+
+
+@functools.cache
+def _qemu_major(binary: str) -> Optional[int]:
+    """QEMU's major version (asked once per binary: a run checks its machine before and at start)."""
     output = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout
     found = re.search(r"version (\d+)\.", output)
-    if found and int(found.group(1)) < minimum:
-        raise EmulatorError(f"machine {machine_name} needs QEMU {minimum} or newer; {binary} is {found.group(0)[8:]}"
-                            " (make setup-emulators installs it from the release's backports)")
+    return int(found.group(1)) if found else None
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -124,6 +132,48 @@ def _die_with_parent() -> None:
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+class ConsoleLog:
+    """A firmware's console lines as they arrive, from any thread, and a wait for the one that matters."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+
+    def add(self, line: str) -> None:
+        with self._changed:
+            self.lines.append(line)
+            self._changed.notify_all()
+
+    def wake(self) -> None:
+        """The source has something to say (it ended): waiters run their ``check`` now."""
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_for(self, pattern: str, timeout: float, start: int = 0, label: str = "",
+                 check: Optional[Callable[[], None]] = None) -> tuple[int, str]:
+        """The first line from index ``start`` on that ``re.search``-matches ``pattern``.
+
+        ``check()`` runs while waiting and raises to give up (the source ended or failed);
+        ``TimeoutError`` after ``timeout`` seconds. Messages name ``label`` (default: the pattern).
+        """
+        label = label or repr(pattern)
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        index = start
+        with self._changed:
+            while True:
+                for index in range(index, len(self.lines)):
+                    if regex.search(self.lines[index]):
+                        return index, self.lines[index]
+                index = len(self.lines)
+                if check is not None:
+                    check()
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"no console line matching {label} within {timeout:g} s")
+                self._changed.wait(min(left, 0.5))
+
+
 class Emulator:
     """One emulator process; console lines (and the emulator's own messages) arrive in ``console``."""
 
@@ -132,8 +182,7 @@ class Emulator:
         self.machine = machine
         self.command = machine.command(Path(firmware), modem_port)
         self.on_line = on_line
-        self.console: list[str] = []
-        self._changed = threading.Condition()
+        self.console = ConsoleLog()
         self._process: Optional[subprocess.Popen] = None
         self._reader: Optional[threading.Thread] = None
 
@@ -150,41 +199,25 @@ class Emulator:
     def _read(self) -> None:
         for raw in self._process.stdout:
             line = raw.decode("utf-8", "replace").rstrip("\r\n")
-            with self._changed:
-                self.console.append(line)
-                self._changed.notify_all()
+            self.console.add(line)
             if self.on_line:
                 self.on_line(line)
-        with self._changed:
-            self._changed.notify_all()
+        self.console.wake()
 
     @property
     def returncode(self) -> Optional[int]:
         return self._process.poll() if self._process else None
 
     def wait_for_line(self, pattern: str, timeout: float, start: int = 0, label: str = "") -> tuple[int, str]:
-        """The first console line from index ``start`` on that ``re.search``-matches ``pattern``.
-
-        Raises ``TimeoutError``, or ``EmulatorError`` when the emulator exits before it came;
-        their messages name ``label`` (default: the pattern).
-        """
+        """``ConsoleLog.wait_for``; ``EmulatorExited`` when the emulator ends before the line came."""
         label = label or repr(pattern)
-        regex = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        index = start
-        with self._changed:
-            while True:
-                for index in range(index, len(self.console)):
-                    if regex.search(self.console[index]):
-                        return index, self.console[index]
-                index = len(self.console)
-                if self._reader is not None and not self._reader.is_alive():
-                    raise EmulatorExited(f"{self.describe()} ended ({exit_text(self._process.wait())}) "
-                                         f"before its console showed {label}")
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"no console line matching {label} within {timeout:g} s")
-                self._changed.wait(min(left, 0.5))
+
+        def still_running() -> None:
+            if self._reader is not None and not self._reader.is_alive():
+                raise EmulatorExited(f"{self.describe()} ended ({exit_text(self._process.wait())}) "
+                                     f"before its console showed {label}")
+
+        return self.console.wait_for(pattern, timeout, start, label, still_running)
 
     def wait_for_exit(self, timeout: float) -> int:
         """The emulator's exit code once it ends; ``TimeoutError`` if it runs longer than ``timeout``."""

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
+from atmodem.emulators import ConsoleLog
 from atmodem.engine import Modem
 from atmodem.net import Network
 from atmodem.plugins import plugin_set
@@ -138,10 +139,12 @@ def attach(machine, uart: str = "sysbus.usart2", *, world: Optional[World] = Non
 
 
 class UartConsole:
-    """The firmware's console UART as lines, each with the virtual time its first byte left."""
+    """The firmware's console UART as lines (``log``), and the virtual time each line's first byte
+    left (``times``)."""
 
     def __init__(self, uart, domain: RenodeTimeDomain):
-        self.lines: list[tuple[float, str]] = []
+        self.log = ConsoleLog()
+        self.times: list[float] = []
         self._partial = bytearray()
         self._started = 0.0
         self._domain = domain
@@ -151,7 +154,8 @@ class UartConsole:
         if not self._partial:
             self._started = self._domain.now()
         if byte == 0x0A:
-            self.lines.append((self._started, self._partial.decode("latin-1").rstrip("\r")))
+            self.times.append(self._started)
+            self.log.add(self._partial.decode("latin-1").rstrip("\r"))
             self._partial.clear()
         else:
             self._partial.append(byte)
@@ -161,7 +165,7 @@ class InProcessRun:
     """One Renode machine in this process, running a firmware with the modem on its modem UART.
 
     ``platform`` is a ``.repl`` file, ``firmware`` an ELF; the console UART is collected in
-    ``console.lines``. The ELF is loaded with the ``sysbus LoadELF`` monitor command, which
+    ``console``. The ELF is loaded with the ``sysbus LoadELF`` monitor command, which
     every Renode has: pyrenode3's own ``load_elf`` called a loader Renode 1.15 lacks when the
     project's research ran them together. Start it with the emulation paused, close it so too.
     """
@@ -192,6 +196,14 @@ class InProcessRun:
     def error(self) -> Optional[BaseException]:
         """The first exception modem code raised inside the emulation, if any."""
         return self.attached.domain.enter.error
+
+    def wait_for_line(self, pattern: str, timeout: float, start: int = 0) -> tuple[int, str]:
+        """``ConsoleLog.wait_for`` on the console; gives up when the modem failed inside Renode."""
+        def modem_alive() -> None:
+            if self.error is not None:
+                raise RuntimeError(f"the modem failed inside Renode: {self.error!r}")
+
+        return self.console.log.wait_for(pattern, timeout, start, check=modem_alive)
 
     def start(self) -> None:
         self.emulation.StartAll()

@@ -7,7 +7,6 @@ import datetime
 import re
 import socket
 import tempfile
-import time
 from pathlib import Path
 from typing import Optional
 
@@ -258,17 +257,15 @@ class AtModemLibrary:
         (after the line the previous wait matched) and returns it.
 
         Fails on the timeout, or at once if the emulator exits."""
-        if self._renode is not None:
-            index, line = _wait_for_renode_line(self._renode, pattern, timestr_to_secs(timeout), self._console_mark)
-        else:
-            index, line = self._firmware().wait_for_line(pattern, timestr_to_secs(timeout), self._console_mark)
+        source = self._renode if self._renode is not None else self._firmware()
+        index, line = source.wait_for_line(pattern, timestr_to_secs(timeout), self._console_mark)
         self._console_mark = index + 1
         return line
 
     @keyword
     def get_console_lines(self) -> list:
         """Everything the firmware printed so far, one line per item."""
-        return list(self._firmware().console)
+        return list(self._firmware().console.lines)
 
     @keyword
     def stop_firmware(self) -> Optional[int]:
@@ -276,13 +273,14 @@ class AtModemLibrary:
         if self._renode is not None:
             run, self._renode = self._renode, None
             run.close()
-            logger.info("console:\n" + "\n".join(f"{t:10.6f}  {line}" for t, line in run.console.lines))
+            lines = zip(run.console.times, run.console.log.lines)
+            logger.info("console:\n" + "\n".join(f"{t:10.6f}  {line}" for t, line in lines))
             return None
         if self._emulator is None:
             return None
         emulator, self._emulator = self._emulator, None
         code = emulator.stop()
-        logger.info("console:\n" + "\n".join(emulator.console))
+        logger.info("console:\n" + "\n".join(emulator.console.lines))
         return code
 
     # ------------------------------------------------------------------- Renode
@@ -418,21 +416,6 @@ class AtModemLibrary:
 
     def _web_servers(self) -> list:
         return [s for s in [*self._servers, *self._lab_servers()] if isinstance(s, WebServer)]
-
-
-def _wait_for_renode_line(run, pattern: str, timeout: float, start: int) -> tuple[int, str]:
-    regex = re.compile(pattern)
-    deadline = time.monotonic() + timeout
-    while True:
-        if run.error is not None:
-            raise RuntimeError(f"the modem failed inside Renode: {run.error!r}")
-        lines = run.console.lines
-        for index in range(start, len(lines)):
-            if regex.search(lines[index][1]):
-                return index, lines[index][1]
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"no console line matching {pattern!r} within {timeout:g} s")
-        time.sleep(0.05)
 
 
 def _transport_spec(transport: str, address: Optional[str]) -> tuple:
