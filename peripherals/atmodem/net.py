@@ -413,13 +413,14 @@ class Network:
         self.reactor = reactor
         self.world = world
         self.window = window
+        # Looked up once: every socket write asks, and only a lockstep reactor answers.
+        self._expect = getattr(reactor, "expect_reply", None)
 
     def expect_reply(self, fd: int) -> None:
         """The modem just sent on ``fd`` (or started connecting): a reactor that keeps virtual time
         in step with the host (``timedomain.LockstepReactor``) waits for the answer."""
-        expect = getattr(self.reactor, "expect_reply", None)
-        if expect is not None:
-            expect(fd)
+        if self._expect is not None:
+            self._expect(fd)
 
     def resolve(self, name: str, done: Callable[[Optional[str]], None]) -> None:
         """Look a host name up: the world's map, an IP literal, then (if allowed) the host's resolver."""
