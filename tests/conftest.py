@@ -9,6 +9,15 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))  # support, probes, conversation, processes
 
 from processes import serve  # noqa: E402,F401  (the fixture, for every test module)
+from support import Peer  # noqa: E402
+
+
+@pytest.fixture
+def peer():
+    """A TCP server on 127.0.0.1 the test drives by hand."""
+    server = Peer()
+    yield server
+    server.close()
 
 HELLO_PLUGIN = '''
 """A third-party plugin: one new command, and its own AT+GMR."""

@@ -8,7 +8,7 @@ import pytest
 
 from atmodem.lab.pki import key_pem
 from atmodem.world import AccessPoint, World
-from support import Harness, Peer
+from support import Harness
 
 OK = b"\r\nOK\r\n"
 ERR = b"\r\nERROR\r\n"
@@ -28,12 +28,6 @@ def h():
     yield harness
     harness.close()
 
-
-@pytest.fixture
-def peer():
-    server = Peer()
-    yield server
-    server.close()
 
 
 def final_result(reply: bytes) -> bytes:

@@ -19,12 +19,6 @@ def h():
     harness.close()
 
 
-@pytest.fixture
-def peer():
-    p = Peer()
-    yield p
-    p.close()
-
 
 def start(h, peer, index=None) -> socket.socket:
     prefix = b"" if index is None else b"%d," % index
