@@ -1,7 +1,7 @@
 """Espressif's ESP-AT 2.x on the ESP8266, as a dialect (spec §10.3 and §12.2): what LwESP needs.
 
 It rides on the same plugins as ESP_ATMod (Wi-Fi, TCP/IP, TLS, SNTP) and changes only what
-differs: AT 2.x's version lines, its housekeeping commands (AT+SYSMSG, AT+SYSLOG, AT+RFPOWER,
+differs: AT 2.x's version lines (profile data), its housekeeping commands (AT+SYSMSG, AT+SYSLOG, AT+RFPOWER,
 AT+SYSSTORE), AT+CWMODE with its auto-connect flag, AT+CIPSTATE? and AT+CIPSTARTEX, and how
 data and links look (``AT2Format``: quoted addresses, ``+CIPRECVDATA:<len>,``, ``-1`` for
 empty links, ``+LINK_CONN`` when AT+SYSMSG asks for it).
@@ -63,6 +63,7 @@ ESP_AT_2 = Profile(
             "SDK version:v3.4-37-gd92d00e",
             "compile time(ede72af):Aug  6 2021 12:28:15",
             "Bin version:2.2.1(WROOM-02)",
+            "",   # AT 2.x leaves a blank line before OK
         ),
     },
 )
@@ -96,10 +97,6 @@ class AT2Format(DataFormat):
 
 
 # ---------------------------------------------------------------- housekeeping
-
-
-def version(modem, request):
-    return b"".join(line.encode("ascii") + b"\r\n" for line in modem.profile.constants["gmr"]) + OK
 
 
 def set_mode(modem, request):
@@ -404,7 +401,6 @@ def atmodem_commands(profile):
     query_power, set_power = number_setting(RFPOWER, b"+RFPOWER", range(40, 83))
     query_store, set_store = number_setting(SYSSTORE, b"+SYSSTORE", range(0, 2))
     return [
-        Command("+GMR", Match.EXACT, execute=version, summary="version information (AT 2.x lines)"),
         Command("+SYSMSG", Match.QUERY_SET, query=query_sysmsg, set=set_sysmsg, summary="system message options"),
         Command("+SYSLOG", Match.QUERY_SET, query=query_syslog, set=set_syslog, summary="error code logging"),
         Command("+RFPOWER", Match.QUERY_SET, query=query_power, set=set_power, summary="RF transmit power"),
