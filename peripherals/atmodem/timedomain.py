@@ -319,8 +319,9 @@ class LockstepReactor:
     def _poll(self) -> None:
         if self._closed:
             return
-        if self._expecting & self._registered():
-            self._settle()
+        waiting = self._expecting and self._expecting & self._registered()  # polls come every virtual ms
+        if waiting:
+            self._settle(waiting)
         ready = []
         for key, events in self._selector.select(0):
             for side, flag in ((0, selectors.EVENT_READ), (1, selectors.EVENT_WRITE)):
@@ -340,12 +341,11 @@ class LockstepReactor:
     def _registered(self) -> set[int]:
         return {fd for fd, _ in self._entries}
 
-    def _settle(self) -> None:
+    def _settle(self, waiting: set[int]) -> None:
         """Wait (wall time) for an answer on the sockets the modem expects one from, then for quiet.
 
         Only those sockets are watched, and only for their answer: data to read, or (while
         connecting, with no reader yet) the end of the connect."""
-        waiting = self._expecting & self._registered()
         watch = select.poll()
         for fd in waiting:
             watch.register(fd, select.POLLIN if (fd, 0) in self._entries else select.POLLOUT)
