@@ -16,10 +16,10 @@ ENTRY_POINT_GROUP = "atmodem.plugins"
 
 hookimpl = pluggy.HookimplMarker(NAME)
 
-from atmodem.commands import AtError, Command, Form, Match, Request  # noqa: E402
+from atmodem.commands import AtError, Command, Form, Match, Request, Syntax  # noqa: E402
 from atmodem.state import Setting  # noqa: E402
 
 __all__ = [
     "NAME", "ENTRY_POINT_GROUP", "hookimpl", "__version__",
-    "AtError", "Command", "Form", "Match", "Request", "Setting",
+    "AtError", "Command", "Form", "Match", "Request", "Setting", "Syntax",
 ]

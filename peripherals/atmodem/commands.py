@@ -160,6 +160,29 @@ class CommandTable:
         return None
 
 
+class Syntax:
+    """How a firmware frames its command lines, and how it answers lines no command takes.
+
+    ESP_ATMod's own (spec §1.3, §1.5, §1.7) is this class as it stands; a dialect plugin
+    returns its own from ``atmodem_syntax`` (Telit ends lines with CR and ignores case,
+    eS-WiFi has no ``AT`` at all).
+    """
+
+    terminator = b"\n"               # the byte that completes a line
+    error = ERROR                     # a line nothing takes, an over-long line, a failed plugin
+    discard_after_command = True      # spec §1.7: input waiting when a command ends is eaten up to 'A'
+
+    def request(self, table: "CommandTable", line: bytes) -> Optional[Request]:
+        """The command a complete line asks for, or None."""
+        if len(line) >= 4 and line.startswith(b"AT") and line.endswith(b"\r\n"):
+            return table.match(line)
+        return None
+
+    def unmatched(self, line: bytes) -> bytes:
+        """The answer to a line ``request`` found no command for."""
+        return self.error
+
+
 def _request(line: bytes, command: Command, after: int, end: int) -> Request:
     tail = line[after:end]
     if not tail:

@@ -8,7 +8,7 @@ thread, so one process can run many modems and tests run in simulated time.
 
 Input modes (spec §1.2, plus the two a real chip has around them):
 
-* COMMAND: bytes build a line (echoed if echo is on); LF completes it.
+* COMMAND: bytes build a line (echoed if echo is on); LF (the syntax's terminator) completes it.
 * BLOCKED: a command is executing; the UART is not read, bytes wait in the
   FIFO. When the command completes, waiting bytes are dropped up to the next
   ``A`` (spec §1.7). Simple commands are BLOCKED for ``Timing.command``.
@@ -29,7 +29,7 @@ from atmodem.clock import Clock
 from atmodem.commands import AtError, Request
 from atmodem.interfaces import Interfaces
 from atmodem.plugins import PluginSet
-from atmodem.responses import BUSY, ERROR
+from atmodem.responses import BUSY
 from atmodem.state import Flash, Settings
 from atmodem.world import World, WorldEvent
 
@@ -124,7 +124,7 @@ class Pending:
             callback(*args)
         except Exception:
             log.exception("plugin step %r failed", callback)
-            self.finish(ERROR)
+            self.finish(self._modem.syntax.error)
 
 
 def _drop(data: bytes) -> None:
@@ -148,6 +148,7 @@ class Modem:
     ):
         self.plugins = plugins
         self.profile = plugins.profile
+        self.syntax = plugins.syntax
         self.hook = plugins.hook
         self.clock = clock
         self.settings = settings if settings is not None else Settings(Flash())
@@ -325,7 +326,7 @@ class Modem:
                     except Exception:
                         log.exception("raw reader %r failed", self._raw)
                         self.end_raw()
-                        self.write(ERROR)
+                        self.write(self.syntax.error)
                         continue
                     del self._rx[:taken]
                     if not taken and self._mode is Mode.RAW:
@@ -337,7 +338,7 @@ class Modem:
 
     def _assemble(self, limit: Optional[int] = None) -> Optional[bytes]:
         """Move bytes from the FIFO into the line buffer; return the line once LF arrives."""
-        rx, line, capacity = self._rx, self._line, self.profile.line_buffer
+        rx, line, capacity, terminator = self._rx, self._line, self.profile.line_buffer, self.syntax.terminator
         stop = len(rx) if limit is None else min(limit, len(rx))
         pos = 0
         try:
@@ -347,10 +348,10 @@ class Modem:
                     # Spec §1.5: the byte that finds the buffer full is dropped unechoed.
                     pos += 1
                     line.clear()
-                    self.write(ERROR)
+                    self.write(self.syntax.error)
                     continue
                 end = min(stop, pos + space)
-                lf = rx.find(b"\n", pos, end)
+                lf = rx.find(terminator, pos, end)
                 if lf >= 0:
                     end = lf + 1
                 chunk = bytes(rx[pos:end])
@@ -369,9 +370,7 @@ class Modem:
 
     def _process(self, line: bytes) -> None:
         self._mode = Mode.BLOCKED
-        request = None
-        if len(line) >= 4 and line.startswith(b"AT") and line.endswith(b"\r\n"):
-            request = self.plugins.table.match(line)
+        request = self.syntax.request(self.plugins.table, line)
         reply = self._answer(line, request)
         if isinstance(reply, Pending):
             if reply.busy:
@@ -391,9 +390,11 @@ class Modem:
         try:
             reply = self.hook.atmodem_before_command(modem=self, line=line, request=request)
             if reply is None:
-                handler = request.command.handler(request.form) if request is not None else None
+                if request is None:
+                    return self.syntax.unmatched(line)
+                handler = request.command.handler(request.form)
                 if handler is None:
-                    return ERROR
+                    return self.syntax.error
                 reply = handler(self, request)
             if not isinstance(reply, (bytes, Pending)):
                 raise TypeError(f"handler returned {type(reply).__name__}, not bytes or Pending")
@@ -402,7 +403,7 @@ class Modem:
             return exc.response
         except Exception:
             log.exception("plugin failed on %r", line)
-            return ERROR
+            return self.syntax.error
 
     def _finish(self, op: Pending, data: bytes) -> None:
         if op.done:
@@ -419,7 +420,7 @@ class Modem:
         if op is not self._op:
             return  # stale: the modem was reset since
         self._op = None
-        if op.eat:
+        if op.eat and self.syntax.discard_after_command:
             # Spec §1.7: what already waits is eaten up to the next 'A'. Before the reply goes
             # out, because a host that reacts to the reply is always later than the eater.
             first_a = self._rx.find(b"A")

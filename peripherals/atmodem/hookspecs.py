@@ -38,6 +38,17 @@ def atmodem_commands(profile):
     """
 
 
+@hookspec(firstresult=True)
+def atmodem_syntax(profile):
+    """How this firmware frames command lines (``atmodem.commands.Syntax``).
+
+    Asked once per profile, when its plugin set is built. A dialect whose lines end in CR,
+    ignore case or have no ``AT`` prefix returns its own subclass.
+
+    :return: a ``Syntax``, or ``None`` for ESP_ATMod's own
+    """
+
+
 @hookspec
 def atmodem_boot(modem):
     """The modem is booting (power-on, ``AT+RST``, ``AT+RESTORE``).

@@ -11,7 +11,7 @@ from typing import Iterable
 import pluggy
 
 from atmodem import ENTRY_POINT_GROUP, NAME, hookspecs, profiles
-from atmodem.commands import CommandTable
+from atmodem.commands import CommandTable, Syntax
 from atmodem.profiles import Profile
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,7 @@ class PluginSet:
         self.plugins += tuple(PluginInfo(name, obj, "(in process)", "") for name, obj in extra)
         self.hook = _manager((p.name, p.module) for p in self.plugins).hook
         self.table = CommandTable(self._declarations())
+        self.syntax = self.hook.atmodem_syntax(profile=profile) or Syntax()
 
     def _declarations(self):
         # pluggy calls the last-registered plugin first; walk the impls in registration order instead.
