@@ -8,7 +8,7 @@ from atmodem.profiles import Profile
 TELIT = Profile(
     name="telit",
     description="Telit LE910Cx with the #SSL command set (SSL/TLS user guide, seed 004)",
-    plugins=("telit",),
+    plugins=("telit", "telit_services"),
 )
 
 
