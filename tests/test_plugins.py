@@ -5,6 +5,7 @@ import sys
 
 import pytest
 
+from atmodem import Command, Match, Syntax, hookimpl
 from atmodem.plugins import PluginSet, get_profile, installed, plugin_set
 from conftest import cli_env
 from conversation import GMR_050, OK
@@ -30,8 +31,6 @@ def test_a_disabled_plugin_takes_its_commands_with_it():
 
 
 def test_hooks_of_a_plugin_are_checked_against_the_specs():
-    from atmodem import hookimpl
-
     class Misspelled:
         @hookimpl
         def atmodem_comands(self):
@@ -39,6 +38,54 @@ def test_hooks_of_a_plugin_are_checked_against_the_specs():
 
     with pytest.raises(Exception, match="unknown hook"):
         PluginSet(get_profile("esp_atmod-0.5.0"), extra=[("typo", Misspelled())])
+
+
+class CarriageReturnDialect:
+    """A made-up dialect: lines end in CR, names ignore case, errors say so, nothing is discarded."""
+
+    class Syntax(Syntax):
+        terminator = b"\r"
+        error = b"\r\nNOPE\r\n"
+        discard_after_command = False
+
+        def request(self, table, line):
+            name, sep, args = line.rstrip(b"\r").partition(b"=")
+            return table.match(name.upper() + sep + args + b"\r\n") if name[:2].upper() == b"AT" else None
+
+        def unmatched(self, line):
+            return b"" if line == b"\r" else self.error
+
+    @hookimpl
+    def atmodem_syntax(self, profile):
+        return self.Syntax()
+
+    @hookimpl
+    def atmodem_commands(self, profile):
+        def slow(modem, request):
+            pending = modem.block()
+            pending.later(1.0, pending.finish, b"\r\nDONE\r\n")
+            return pending
+
+        return [Command("+SLOW", Match.EXACT, execute=slow)]
+
+
+def test_a_dialect_plugin_frames_lines_its_own_way():
+    h = Harness(extra=[("cr", CarriageReturnDialect())])
+    assert h.send(b"ate0\r") == b"ate0\r" + OK
+    assert h.send(b"at+cipmux=1\r") == OK
+    assert h.send(b"AT+CIPMUX?\r") == b"+CIPMUX:1\r\n" + OK
+    assert h.send(b"\r") == b""
+    assert h.send(b"AT+NOSUCH\r") == b"\r\nNOPE\r\n"
+    assert h.send(b"AT+CIPMUX=1\n") == b""   # LF is an ordinary byte here; the line goes on
+    assert h.send(b"\r") == b"\r\nNOPE\r\n"
+    assert h.send(b"AT+CIPMUX=" + b"1" * 300 + b"\r").startswith(b"\r\nNOPE\r\n")  # over-long: the dialect's error
+
+
+def test_a_dialect_without_the_discard_rule_keeps_bytes_sent_during_a_command():
+    h = Harness(extra=[("cr", CarriageReturnDialect())])
+    h.send(b"ATE0\r")
+    h.modem.feed(b"AT+SLOW\r" + b"xyzAT\r")   # ESP_ATMod would drop "xyz" (spec §1.7); this dialect reads it
+    assert h.wait_for(b"NOPE\r\n") == b"\r\nDONE\r\n\r\nNOPE\r\n"
 
 
 class TestThirdPartyPackage:

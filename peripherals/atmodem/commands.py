@@ -18,15 +18,18 @@ from atmodem.responses import ERROR
 
 
 class AtError(Exception):
-    """Answer ``{text}`` followed by the ERROR atom (``text`` may be empty)."""
+    """Answer ``{text}`` followed by the dialect's error atom (``text`` may be empty).
+
+    A dialect with numbered errors (``+CME ERROR: <n>``) raises a subclass that overrides
+    ``response``.
+    """
 
     def __init__(self, text: bytes = b""):
         super().__init__(text)
         self.text = text
 
-    @property
-    def response(self) -> bytes:
-        return self.text + ERROR
+    def response(self, syntax: "Syntax") -> bytes:
+        return self.text + syntax.error
 
 
 class Match(enum.Enum):

@@ -400,7 +400,7 @@ class Modem:
                 raise TypeError(f"handler returned {type(reply).__name__}, not bytes or Pending")
             return reply
         except AtError as exc:
-            return exc.response
+            return exc.response(self.syntax)
         except Exception:
             log.exception("plugin failed on %r", line)
             return self.syntax.error
