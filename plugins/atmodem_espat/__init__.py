@@ -11,7 +11,11 @@ TLS is configured the ESP-AT way: certificates and keys live in the manufacturin
 ``AT+CIPSSLCCONF`` chooses per link what to check and what to present (0 nothing, 1 the client
 certificate, 2 the server against a CA, 3 both); ``AT+CIPSSLCSNI`` sets a link's SNI.
 
-Still to come in this dialect: AT+SYSLOG's error codes.
+Wi-Fi in the AT 2.x shapes: ``+CWLAP`` with quoted SSID and BSSID, AT encryption codes and the
+eleven fields of the ESP8266 build, ``AT+CWLAPOPT`` with hex masks, ``AT+CWDHCP=<operate>,<mode>``
+with bit 0 for the station. With ``AT+SYSLOG=1`` every error the firmware tags gets its
+``ERR CODE:0x%08x`` line before ERROR (Espressif's ``esp_at.h`` layout: category 0x01, subcategory,
+extension).
 """
 
 from __future__ import annotations
@@ -21,12 +25,15 @@ import ssl
 from typing import Optional
 
 from atmodem import AtError, Command, Match, Setting, hookimpl
+from atmodem.commands import Form
 from atmodem.params import Params, number_setting
 from atmodem.profiles import ESP_ATMOD_050, Profile
 from atmodem.responses import OK
+from atmodem.world import AccessPoint, format_mac
 from atmodem_tcpip import SLOTS, DataFormat, links, open_link
 from atmodem_tls import SecureLinks, Verification
-from atmodem_wifi import MODE, apply_mode, query_mode
+from atmodem_wifi import (DHCP, DHCP_AP, DHCP_STA, MODE, SCAN_OPTIONS, ScanFormat, apply_mode, query_mode, scan,
+                          store_dhcp)
 
 NAMESPACE = "espat"
 SYSMSG = Setting(NAMESPACE, "sysmsg", 0)
@@ -35,6 +42,9 @@ RFPOWER = Setting(NAMESPACE, "rfpower", 78)
 SYSSTORE = Setting(NAMESPACE, "sysstore", 1)
 
 LINK_CONN = 0b010   # AT+SYSMSG bit 1: +LINK_CONN instead of <id>,CONNECT
+
+# AT+SYSLOG's error codes (ESP-AT docs, AT+SYSLOG; esp_at.h): 0x01 <subcategory> <16-bit extension>.
+NO_TERMINATOR, NO_AT, PARA_INVALID, UNSUPPORTED, EXEC_FAIL = 0x02, 0x03, 0x07, 0x09, 0x0A
 
 # The manufacturing NVS partition: {namespace: {key: [type, base64 value]}}; AT+RESTORE keeps it.
 MFG = Setting(NAMESPACE, "mfg_nvs", {}, region="mfg_nvs")
@@ -96,6 +106,55 @@ class AT2Format(DataFormat):
         return b"+CIPRECVLEN:" + b",".join(b"%d" % (-1 if c is None else c) for c in counts) + b"\r\n"
 
 
+# ---------------------------------------------------------------- AT+SYSLOG error codes
+
+
+def error_code(subcategory: int, extension: int = 0) -> int:
+    return 0x01 << 24 | subcategory << 16 | extension
+
+
+class EspAtError(AtError):
+    """An error whose AT+SYSLOG code the handler knows (e.g. which parameter was invalid)."""
+
+    def __init__(self, code: int, text: bytes = b""):
+        super().__init__(text)
+        self.code = code
+
+
+def _tagged(modem, code: int, text: bytes = b"") -> bytes:
+    return text + b"ERR CODE:0x%08x\r\n" % code + modem.syntax.error
+
+
+def _unmatched_code(line: bytes) -> int:
+    if not line.startswith(b"AT"):
+        return error_code(NO_AT)  # "at", "At", noise
+    if not line.endswith(b"\r\n"):
+        return error_code(NO_TERMINATOR)
+    return error_code(UNSUPPORTED)
+
+
+def _default_code(request) -> int:
+    """A handler's plain AtError: a set command refused a parameter, anything else failed to run."""
+    if request.form is Form.SET:
+        return error_code(PARA_INVALID)
+    return error_code(EXEC_FAIL)
+
+
+def answer_with_codes(modem, line: bytes, request):
+    """The engine's dispatch, with the ERR CODE line AT+SYSLOG=1 puts before every ERROR."""
+    if request is None:
+        return _tagged(modem, _unmatched_code(line))
+    handler = request.command.handler(request.form)
+    if handler is None:
+        return _tagged(modem, error_code(UNSUPPORTED))
+    try:
+        return handler(modem, request)
+    except EspAtError as exc:
+        return _tagged(modem, exc.code, exc.text)
+    except AtError as exc:
+        return _tagged(modem, _default_code(request), exc.text)
+
+
 # ---------------------------------------------------------------- housekeeping
 
 
@@ -145,6 +204,103 @@ def start_ex(modem, request):
     if not free:
         raise AtError()
     return open_link(modem, free[0], kind, host, port)
+
+
+# ---------------------------------------------------------------- Wi-Fi in the AT 2.x shapes
+
+# AT encryption codes (wifi_auth_mode_t) and the ciphers the ESP8266 build reports (wifi_cipher_type_t).
+AT_ECN = {"open": 0, "wep": 1, "wpa": 2, "wpa2": 3, "wpa_wpa2": 4, "wpa2_enterprise": 5, "wpa3": 6}
+NO_CIPHER, WEP40, TKIP, CCMP, TKIP_CCMP = 0, 1, 3, 4, 5
+PAIRWISE = {"open": NO_CIPHER, "wep": WEP40, "wpa": TKIP, "wpa_wpa2": TKIP_CCMP}
+BGN = 7           # 802.11 b, g and n
+SCAN_FIELDS = 11  # ecn, ssid, rssi, mac, channel, freq_offset, freqcal_val, pairwise, group, bgn, wps
+
+
+class AT2Scan(ScanFormat):
+    def code(self, ap: AccessPoint) -> Optional[int]:
+        return AT_ECN[ap.encryption]
+
+    def line(self, ap: AccessPoint, mask: int) -> bytes:
+        pairwise = PAIRWISE.get(ap.encryption, CCMP)
+        group = TKIP if pairwise == TKIP_CCMP else pairwise
+        values = (
+            b"%d" % AT_ECN[ap.encryption],
+            b'"%s"' % (b"" if ap.hidden else ap.ssid.encode("latin-1")),
+            b"%d" % ap.rssi,
+            b'"%s"' % format_mac(ap.bssid_bytes, upper=False).encode(),
+            b"%d" % ap.channel,
+            b"0", b"0",  # frequency offset and calibration: a simulated radio has neither
+            b"%d" % pairwise,
+            b"%d" % group,
+            b"%d" % BGN,
+            b"0",
+        )
+        return b"+CWLAP:(" + b",".join(v for bit, v in enumerate(values) if mask & (1 << bit)) + b")\r\n"
+
+
+AT2_SCAN = AT2Scan()
+
+
+HEX_DIGITS = b"0123456789abcdefABCDEF"
+
+
+def _integer(p: Params) -> int:
+    """A decimal number, or hexadecimal after ``0x`` (AT+CWLAPOPT's masks)."""
+    if p.data.startswith((b"0x", b"0X"), p.pos):
+        p.skip(2)
+        start = p.pos
+        while not p.at_end() and p.data[p.pos] in HEX_DIGITS:
+            p.skip()
+        if p.pos == start:
+            raise AtError()
+        return int(p.data[start:p.pos], 16)
+    return p.signed()
+
+
+def set_scan_options(modem, request):
+    """AT+CWLAPOPT=<sort>,<print mask>[,<rssi filter>][,<authmode mask>]"""
+    p = Params(request.args)
+    values = []
+    for index, valid in enumerate((range(0, 2), range(0, 1 << SCAN_FIELDS), range(-100, 41), range(0, 0x10000))):
+        if index >= 2 and p.at_end():
+            break
+        if index:
+            p.comma()
+        value = _integer(p)
+        if value not in valid:
+            raise EspAtError(error_code(PARA_INVALID, index))
+        values.append(value)
+    p.end()
+    options = modem.settings.get(SCAN_OPTIONS)
+    options[:len(values)] = values
+    modem.settings.set(SCAN_OPTIONS, options)
+    return OK
+
+
+def scan_at2(modem, request):
+    return scan(modem, request, AT2_SCAN)
+
+
+def query_dhcp(modem, request):
+    bits = modem.settings.get(DHCP)
+    return b"+CWDHCP:%d\r\n" % ((bits & DHCP_STA) >> 1 | (bits & DHCP_AP) << 1) + OK
+
+
+def set_dhcp(modem, request):
+    """AT+CWDHCP=<operate>,<mode>: <mode> bit 0 the station, bit 1 the SoftAP."""
+    p = Params(request.args)
+    operate = p.number()
+    p.comma()
+    which = p.number()
+    p.end()
+    if operate > 1:
+        raise EspAtError(error_code(PARA_INVALID, 0))
+    if not 0 < which <= 3:
+        raise EspAtError(error_code(PARA_INVALID, 1))
+    mask = (DHCP_STA if which & 1 else 0) | (DHCP_AP if which & 2 else 0)
+    bits = modem.settings.get(DHCP)
+    store_dhcp(modem, bits | mask if operate else bits & ~mask, save=bool(modem.settings.get(SYSSTORE)))
+    return OK
 
 
 # ---------------------------------------------------------------- AT+SYSMFG
@@ -395,6 +551,11 @@ def atmodem_link_type(modem, kind):
 
 
 @hookimpl
+def atmodem_before_command(modem, line, request):
+    return answer_with_codes(modem, line, request) if modem.settings.get(SYSLOG) else None
+
+
+@hookimpl
 def atmodem_commands(profile):
     query_sysmsg, set_sysmsg = number_setting(SYSMSG, b"+SYSMSG", range(0, 8))
     query_syslog, set_syslog = number_setting(SYSLOG, b"+SYSLOG", range(0, 2))
@@ -406,6 +567,9 @@ def atmodem_commands(profile):
         Command("+RFPOWER", Match.QUERY_SET, query=query_power, set=set_power, summary="RF transmit power"),
         Command("+SYSSTORE", Match.QUERY_SET, query=query_store, set=set_store, summary="save settings to flash"),
         Command("+CWMODE", Match.QUERY_SET, query=query_mode, set=set_mode, summary="Wi-Fi mode (AT 2.x)"),
+        Command("+CWLAPOPT", Match.QUERY_SET, set=set_scan_options, summary="AT+CWLAP options (AT 2.x)"),
+        Command("+CWLAP", Match.EXACT, execute=scan_at2, summary="list access points (AT 2.x)"),
+        Command("+CWDHCP", Match.QUERY_SET, query=query_dhcp, set=set_dhcp, summary="DHCP (AT 2.x)"),
         Command("+CIPSTATE?", Match.EXACT, execute=query_state, summary="link list"),
         Command("+CIPSTARTEX", Match.NO_CHECK, set=start_ex, summary="open a link on a free id"),
         Command("+SYSMFG", Match.QUERY_SET, query=query_mfg, set=set_mfg, summary="manufacturing NVS data"),

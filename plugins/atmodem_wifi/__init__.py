@@ -334,36 +334,49 @@ def set_scan_options(modem, request):
     return OK
 
 
-def _scan_line(ap: AccessPoint, mask: int) -> bytes:
-    fields = []
-    values = (
-        b"%d" % ARDUINO_ENC.get(ap.encryption, 255),
-        b"" if ap.hidden else ap.ssid.encode("latin-1"),
-        b"%d" % ap.rssi,
-        format_mac(ap.bssid_bytes, upper=True).encode(),
-        b"%d" % ap.channel,
-    )
-    for bit, value in enumerate(values):
-        if mask & (1 << bit):
-            fields.append(value)
-    fields += [b"0" for bit in range(5, 11) if mask & (1 << bit)]
-    return b"+CWLAP:(" + b",".join(fields) + b")\n"
+class ScanFormat:
+    """How AT+CWLAP shows an access point: ESP_ATMod's own (spec §6.2) is this class; a dialect
+    with other encryption codes or quoting passes its own to ``scan``."""
+
+    def code(self, ap: AccessPoint) -> Optional[int]:
+        """The encryption code the line shows and the auth mask filters on; None: always listed."""
+        return ARDUINO_ENC.get(ap.encryption)
+
+    def line(self, ap: AccessPoint, mask: int) -> bytes:
+        fields = []
+        values = (
+            b"%d" % ARDUINO_ENC.get(ap.encryption, 255),
+            b"" if ap.hidden else ap.ssid.encode("latin-1"),
+            b"%d" % ap.rssi,
+            format_mac(ap.bssid_bytes, upper=True).encode(),
+            b"%d" % ap.channel,
+        )
+        for bit, value in enumerate(values):
+            if mask & (1 << bit):
+                fields.append(value)
+        fields += [b"0" for bit in range(5, 11) if mask & (1 << bit)]
+        return b"+CWLAP:(" + b",".join(fields) + b")\n"
 
 
-def scan(modem, request):
+ATMOD_SCAN = ScanFormat()
+
+
+def scan(modem, request, form: ScanFormat = ATMOD_SCAN):
     _mode_check(modem, AP)
     sort, mask, min_rssi, auth_mask = modem.settings.get(SCAN_OPTIONS)
     operation = modem.busy()
     if sort >= 2:
         return operation  # ⚠ the firmware never finishes this scan: BUSY for good
 
+    def listed(ap: AccessPoint) -> bool:
+        code = form.code(ap)
+        return ap.rssi > min_rssi and (code is None or bool(auth_mask & (1 << code)))
+
     def done():
-        found = [ap for ap in modem.world.on_air() if ap.rssi > min_rssi]
-        found = [ap for ap in found
-                 if ARDUINO_ENC.get(ap.encryption, 255) == 255 or auth_mask & (1 << ARDUINO_ENC[ap.encryption])]
+        found = [ap for ap in modem.world.on_air() if listed(ap)]
         if sort == 1:
             found.sort(key=lambda ap: ap.rssi, reverse=True)
-        operation.finish(b"".join(_scan_line(ap, mask) for ap in found) + OK)
+        operation.finish(b"".join(form.line(ap, mask) for ap in found) + OK)
 
     operation.later(modem.timing.scan, done)
     return operation
@@ -439,11 +452,16 @@ def set_dhcp(modem, request):
             raise AtError()
         bits = modem.settings.get(DHCP)
         bits = bits | masks[which] if enable else bits & ~masks[which]
+    store_dhcp(modem, bits, save=request.saves)
+    return OK
+
+
+def store_dhcp(modem, bits: int, save: bool) -> None:
+    """Set the DHCP bits (1 SoftAP, 2 station, 4 Ethernet) and readdress a joined station."""
     before = modem.settings.get(DHCP)
-    modem.settings.set(DHCP, bits, save=request.saves)
+    modem.settings.set(DHCP, bits, save=save)
     if (before ^ bits) & DHCP_STA and station(modem).state == "connected":
         station(modem).address()  # DHCP on: renew; off: the stored static address, if complete
-    return OK
 
 
 # ---------------------------------------------------------------- AT+CWAUTOCONN
