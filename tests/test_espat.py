@@ -7,7 +7,7 @@ import ssl
 import pytest
 
 from atmodem.lab.pki import key_pem
-from atmodem.world import AccessPoint, World
+from atmodem.world import AccessPoint, World, format_mac
 from support import Harness
 
 OK = b"\r\nOK\r\n"
@@ -243,3 +243,122 @@ def test_a_missing_certificate_fails_the_link(mutual):
     finally:
         h.close()
 
+
+
+# ---------------------------------------------------------------- AT+SYSLOG error codes and bad input
+
+def coded(code: int) -> bytes:
+    """ESP-AT's error with AT+SYSLOG=1: the code line, then the usual ERROR."""
+    return b"ERR CODE:0x%08x\r\n" % code + ERR
+
+
+@pytest.mark.parametrize("line, code", [
+    (b"AT+FAKE\r\n", 0x01090000),                  # the command is not supported
+    (b"AT+GMR?\r\n", 0x01090000),                  # nor is a form the command lacks
+    (b"at\r\n", 0x01030000),                       # no upper-case AT at the start
+    (b"\x00\xfe\x13noise\r\n", 0x01030000),        # binary garbage
+    (b"AT\n", 0x01020000),                         # LF without CR: no terminator
+    (b"AT+CWMODE=9\r\n", 0x01070000),              # parameter 0 invalid
+    (b"AT+CWLAPOPT=1,0x800\r\n", 0x01070001),      # parameter 1 invalid: the ESP8266 has 11 fields
+    (b"AT+CWLAPOPT=1,0x7FF,-101\r\n", 0x01070002),
+    (b"AT+CWDHCP=1,4\r\n", 0x01070001),
+    (b"AT+CWDHCP=2,1\r\n", 0x01070000),
+])
+def test_syslog_puts_the_error_code_before_error(h, line, code):
+    h.send(b"ATE0\r\n")
+    assert h.send(line) == ERR
+    assert h.send(b"AT+SYSLOG=1\r\n") == OK
+    assert h.send(line) == coded(code)
+    assert h.send(b"AT\r\n") == OK
+
+
+def test_a_command_that_fails_to_run_is_exec_fail(h):
+    for command in (b"ATE0", b"AT+SYSLOG=1", b"AT+CWMODE=2"):
+        h.send(command + b"\r\n")
+    assert h.send(b"AT+CWLAP\r\n") == coded(0x010A0000)  # no station in SoftAP-only mode
+
+
+def test_syslog_is_not_saved(h):
+    h.send(b"ATE0\r\n")
+    h.send(b"AT+SYSLOG=1\r\n")
+    h.send(b"AT+RST\r\n")
+    h.send(b"ATE0\r\n")
+    assert h.send(b"AT+SYSLOG?\r\n") == b"+SYSLOG:0\r\n" + OK
+    assert h.send(b"AT+FAKE\r\n") == ERR
+
+
+def test_over_long_line_and_busy(h):
+    h.send(b"ATE0\r\n")
+    h.send(b"AT+SYSLOG=1\r\n")
+    # The 256-byte line buffer overflows (ERROR), and the rest is a line of its own without AT.
+    assert h.send(b"AT+" + b"X" * 300 + b"\r\n") == ERR + coded(0x01030000)
+    assert h.send(b"AT\r\n") == OK
+    reply = h.send(b'AT+CWJAP="atmodem-lab","atmodem-pass"\r\nAT\r\n')
+    assert reply == b"\r\nbusy p...\r\nWIFI CONNECTED\r\nWIFI GOT IP\r\n" + OK  # the AT came during the join
+
+
+# ---------------------------------------------------------------- Wi-Fi in the AT 2.x shapes
+
+@pytest.fixture
+def air():
+    world = World(access_points=[AccessPoint("Strong", "", rssi=-40, channel=1, encryption="open"),
+                                 AccessPoint("Weak", "password1", rssi=-70, channel=11),
+                                 AccessPoint("Secret", "password2", rssi=-55, channel=6, hidden=True)])
+    harness = Harness("esp-at-2", world=world)
+    harness.send(b"ATE0\r\n")
+    yield harness
+    harness.close()
+
+
+def scan_lines(h) -> list[bytes]:
+    reply = h.send(b"AT+CWLAP\r\n")
+    assert reply.endswith(OK)
+    return reply[:-len(OK)].split(b"\r\n")[:-1]
+
+
+def test_cwlap_quotes_ssid_and_bssid_and_sorts_by_rssi(air):
+    assert air.send(b"AT+CWLAPOPT=1,0x7FF\r\n") == OK
+    bssids = {ap.ssid: format_mac(ap.bssid_bytes, upper=False) for ap in air.world.access_points}
+    assert scan_lines(air) == [
+        b'+CWLAP:(0,"Strong",-40,"%s",1,0,0,0,0,7,0)' % bssids["Strong"].encode(),
+        b'+CWLAP:(3,"",-55,"%s",6,0,0,4,4,7,0)' % bssids["Secret"].encode(),
+        b'+CWLAP:(3,"Weak",-70,"%s",11,0,0,4,4,7,0)' % bssids["Weak"].encode(),
+    ]
+
+
+def test_cwlapopt_mask_rssi_and_auth_filters(air):
+    assert air.send(b"AT+CWLAPOPT=1,6,-60\r\n") == OK   # ssid and rssi; nothing at -60 or weaker
+    assert scan_lines(air) == [b'+CWLAP:("Strong",-40)', b'+CWLAP:("",-55)']
+    assert air.send(b"AT+CWLAPOPT=0,0x3,-100,0x8\r\n") == OK  # authmode bit 3: WPA2_PSK only
+    assert sorted(scan_lines(air)) == [b'+CWLAP:(3,"")', b'+CWLAP:(3,"Weak")']
+
+
+@pytest.mark.parametrize("command", [
+    b"AT+CWLAPOPT=2,0x7FF", b"AT+CWLAPOPT=1", b"AT+CWLAPOPT=1,0x", b"AT+CWLAPOPT=1,0xFFF", b"AT+CWLAPOPT=1,7,41",
+    b"AT+CWLAPOPT=1,7,-50,0x10000", b"AT+CWLAPOPT=1,7,-50,1,2", b"AT+CWLAPOPT=1,0x7FG",
+])
+def test_cwlapopt_bad_input(air, command):
+    assert air.send(command + b"\r\n") == ERR
+
+
+def test_cwdhcp_operate_and_mode_bits(h):
+    h.send(b"ATE0\r\n")
+    assert h.send(b"AT+CWDHCP?\r\n") == b"+CWDHCP:3\r\n" + OK
+    assert h.send(b"AT+CWDHCP=0,1\r\n") == OK          # station off: bit 0
+    assert h.send(b"AT+CWDHCP?\r\n") == b"+CWDHCP:2\r\n" + OK
+    assert h.send(b"AT+CWDHCP=0,2\r\n") == OK          # SoftAP off: bit 1
+    assert h.send(b"AT+CWDHCP?\r\n") == b"+CWDHCP:0\r\n" + OK
+    assert h.send(b"AT+CWDHCP=1,3\r\n") == OK
+    assert h.send(b"AT+CWDHCP?\r\n") == b"+CWDHCP:3\r\n" + OK
+    for command in (b"AT+CWDHCP=1", b"AT+CWDHCP=1,0", b"AT+CWDHCP=2,1", b"AT+CWDHCP=1,1,1", b"AT+CWDHCP=a,1"):
+        assert h.send(command + b"\r\n") == ERR, command
+
+
+@pytest.mark.parametrize("store, after_reset", [(1, 2), (0, 3)])
+def test_cwdhcp_follows_sysstore(h, store, after_reset):
+    h.send(b"ATE0\r\n")
+    h.send(b"AT+SYSSTORE=%d\r\n" % store)
+    h.send(b"AT+CWDHCP=0,1\r\n")
+    h.send(b"AT+RST\r\n")
+    h.send(b"ATE0\r\n")
+    assert h.send(b"AT+CWDHCP?\r\n") == b"+CWDHCP:%d\r\n" % after_reset + OK
