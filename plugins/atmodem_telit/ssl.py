@@ -1,0 +1,554 @@
+"""The SSL configuration of each secure socket (SSId), seed 004 §6: #SSLEN, #SSLSECCFG,
+#SSLSECCFG2, #SSLSECDATA, #SSLCFG; and ``client_context``, which turns an SSId's configuration into
+the ``ssl.SSLContext`` every Telit service (socket, HTTPS, FTPS, MQTT) dials with.
+
+Cipher suites: a non-zero ``<CipherSuite>`` names one suite of the profile's table (seed 004
+§6.2.2, §12.1.2-4) by its IANA id; the model offers exactly that suite through the host's
+OpenSSL, found by the id OpenSSL reports for it. A suite this OpenSSL cannot offer (RC4, NULL
+on most builds) is refused at ``AT#SSLSECCFG`` with ``+CME ERROR: 4`` and a log line naming it,
+since no handshake could ever use it. ``0`` offers OpenSSL's default list for the version.
+
+Versions (``AT#SSLSECCFG2`` ``<version>``): 0 SSL 3.0, 1 TLS 1.0, 2 TLS 1.1, 3 TLS 1.2; the
+module speaks exactly that version. SSL 3.0 is refused as an unavailable suite is.
+``<SNI>`` 1 sends the host name and checks the server certificate against it; 0 sends no
+SNI and checks the chain and dates only (OpenSSL cannot check a name it does not send).
+
+Security data (``AT#SSLSECDATA``) lives in the module's NVM (the ``nvm`` flash region: it
+survives resets), action 3 in RAM (gone at the next boot). Everything else is per boot.
+Dates are checked at the module's clock (``+CCLK``), through ``atmodem_tls.openssl``.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import ssl
+from dataclasses import dataclass, field
+from typing import Optional
+
+from atmodem import Setting
+from atmodem.params import Params
+from atmodem_espat import _as_pem, _pem_key
+from atmodem_tls import _load_client_identity, openssl
+
+from atmodem_telit.basic import modem_time
+from atmodem_telit.framing import (OPERATION_NOT_ALLOWED, OPERATION_NOT_SUPPORTED, SSL_ALREADY_ACTIVATED,
+                                   SSL_ALREADY_CONNECTED, SSL_CERTS_WRONG, SSL_NOT_ACTIVATED,
+                                   CmeError, command, info, ok, ranges, result)
+from atmodem_telit.pdp import cids
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "telit.ssl"
+NVM = "nvm"
+CTRL_Z, ESC, BACKSPACE = 0x1A, 0x1B, 0x08
+
+CLIENT_CERT, CA_CERT, CLIENT_KEY = 0, 1, 2
+DELETE, STORE, READ, STORE_RAM = 0, 1, 2, 3
+DER, PEM = 0, 1
+
+VERSIONS = {
+    0: ssl.TLSVersion.SSLv3,
+    1: ssl.TLSVersion.TLSv1,
+    2: ssl.TLSVersion.TLSv1_1,
+    3: ssl.TLSVersion.TLSv1_2,
+}
+
+# #SSLCFG: fields after <SSId>, with their ranges (seed 004 §6.8.2's test response) and defaults
+# (§6.8.3's read response: 1,1,300,90,100,50,0,0,0,0).
+SSLCFG_FIELDS = ("cid", "packet_size", "idle_timeout", "default_timeout", "tx_timeout", "ring_mode",
+                 "no_carrier_mode", "unused")
+
+
+@dataclass
+class SslConfig:
+    """One SSId's configuration as the commands set it."""
+
+    cipher_suite: int = 0
+    auth_mode: int = 0
+    cert_format: int = PEM
+    format_given: bool = False        # the read form shows <cert_format> only once it was typed
+    version: int = 3
+    sni: int = 0
+    cid: int = 1
+    packet_size: int = 300            # bytes per packet in online mode (0: the default 300)
+    idle_timeout: int = 90            # seconds without traffic before an online link closes (0: never)
+    default_timeout: int = 100        # 100 ms units: #SSLSEND/#SSLRECV when they give none
+    tx_timeout: int = 50              # 100 ms units: online data waits this long for a full packet (0: no)
+    ring_mode: int = 0                # SSLSRING: 0 off, 1 length, 2 length and data
+    no_carrier_mode: int = 0
+    unused: int = 0
+    ram_data: dict = field(default_factory=dict)   # AT#SSLSECDATA action 3, by data type
+
+    @property
+    def send_packet(self) -> int:
+        return self.packet_size or 300
+
+
+# The service #SSLEN enables: the secure socket commands themselves.
+SOCKETS = "SSL"
+
+
+class SslClaims:
+    """Which service uses each SSId's SSL now: SSL is one shared resource, enabled for one of
+    the socket commands (#SSLEN), HTTP, FTP or MQTT at a time (seed 004 §6.1 warning, §8.2, §9.1)."""
+
+    def __init__(self):
+        self._holders: dict[int, str] = {}
+
+    def holder(self, ssid: int) -> Optional[str]:
+        return self._holders.get(ssid)
+
+    def claim(self, ssid: int, service: str) -> None:
+        """``CmeError(835)`` "SSL already activated" if another service holds ``ssid``."""
+        if self._holders.get(ssid, service) != service:
+            raise CmeError(SSL_ALREADY_ACTIVATED)
+        self._holders[ssid] = service
+
+    def release(self, ssid: int) -> None:
+        self._holders.pop(ssid, None)
+
+
+class SslStore:
+    """Every SSId's configuration for this boot, and the claims on them."""
+
+    def __init__(self, modem):
+        default_version = modem.profile.constants["ssl_version"]
+        self.configs = {ssid: SslConfig(version=default_version) for ssid in ssids(modem)}
+        self.claims = SslClaims()
+
+    def enabled(self, ssid: int) -> bool:
+        return self.claims.holder(ssid) == SOCKETS
+
+
+def ssl_store(modem) -> SslStore:
+    return modem.runtime_of(NAMESPACE, SslStore)
+
+
+def ssl_claims(modem) -> SslClaims:
+    """The modem's ``SslClaims`` (``holder(ssid)``, ``claim(ssid, service)``, ``release(ssid)``)."""
+    return ssl_store(modem).claims
+
+
+def ssids(modem) -> range:
+    """The profile's secure socket ids (1 or 1-6)."""
+    return modem.profile.constants["ssids"]
+
+
+def ssl_config(modem, ssid: int) -> SslConfig:
+    """The configuration of ``ssid`` (raises ``CmeError(4)`` for an id the profile does not have)."""
+    config = ssl_store(modem).configs.get(ssid)
+    if config is None:
+        raise CmeError(OPERATION_NOT_SUPPORTED)
+    return config
+
+
+def enabled_config(modem, ssid: int) -> SslConfig:
+    """The configuration of an SSId #SSLEN enabled; ``CmeError(836)`` "SSL not activated" if it is not."""
+    config = ssl_config(modem, ssid)
+    if not ssl_store(modem).enabled(ssid):
+        raise CmeError(SSL_NOT_ACTIVATED)
+    return config
+
+
+# ---------------------------------------------------------------- security data
+
+
+def _data_setting(ssid: int, data_type: int) -> Setting:
+    return Setting(NAMESPACE, f"secdata.{ssid}.{data_type}", default=None, region=NVM)
+
+
+def security_data(modem, ssid: int, data_type: int) -> Optional[bytes]:
+    """What #SSLSECDATA stored for ``ssid`` (``CLIENT_CERT``, ``CA_CERT``, ``CLIENT_KEY``): RAM first, then NVM."""
+    config = ssl_config(modem, ssid)
+    if data_type in config.ram_data:
+        return config.ram_data[data_type]
+    stored = modem.settings.get(_data_setting(ssid, data_type))
+    return base64.b64decode(stored) if stored is not None else None
+
+
+def _store_data(modem, ssid: int, data_type: int, value: bytes, in_ram: bool) -> None:
+    config = ssl_config(modem, ssid)
+    if in_ram:
+        config.ram_data[data_type] = value
+    else:
+        config.ram_data.pop(data_type, None)
+        modem.settings.set(_data_setting(ssid, data_type), base64.b64encode(value).decode("ascii"), save=True)
+
+
+def _delete_data(modem, ssid: int, data_type: int) -> None:
+    ssl_config(modem, ssid).ram_data.pop(data_type, None)
+    modem.settings.set(_data_setting(ssid, data_type), None, save=True)
+
+
+# ---------------------------------------------------------------- the SSL context
+
+
+def _openssl_names() -> dict[int, str]:
+    """OpenSSL's cipher names by IANA id, for every suite this OpenSSL can offer at all."""
+    probe = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        probe.set_ciphers("ALL:COMPLEMENTOFALL:@SECLEVEL=0")
+    except ssl.SSLError:
+        probe.set_ciphers("ALL:@SECLEVEL=0")
+    return {entry["id"] & 0xFFFF: entry["name"] for entry in probe.get_ciphers()}
+
+
+_NAMES: Optional[dict[int, str]] = None
+
+
+def openssl_cipher(iana_id: int) -> Optional[str]:
+    """The OpenSSL name of the suite with this IANA id, or None if this OpenSSL cannot offer it."""
+    global _NAMES
+    if _NAMES is None:
+        _NAMES = _openssl_names()
+    return _NAMES.get(iana_id)
+
+
+def cipher_table(modem) -> dict[int, tuple[int, str]]:
+    """<CipherSuite> number -> (IANA id, IANA name) for the profile."""
+    return modem.profile.constants["cipher_suites"]
+
+
+def suite_number(modem, iana_id: int) -> int:
+    """The <CipherSuite> number of a negotiated suite (what #SSLS shows); 0 for one outside the table."""
+    for number, (iana, _name) in cipher_table(modem).items():
+        if iana == iana_id:
+            return number
+    return 0
+
+
+def client_context(modem, ssid: int) -> ssl.SSLContext:
+    """The client context ``ssid``'s configuration asks for, ready for ``TlsLink``.
+
+    Raises ``CmeError(837)`` when the authentication mode needs security data that is missing
+    or unusable.
+    """
+    config = ssl_config(modem, ssid)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    version = VERSIONS[config.version]
+    context.minimum_version = context.maximum_version = version
+    seclevel = ":@SECLEVEL=0" if version < ssl.TLSVersion.TLSv1_2 else ""
+    if config.cipher_suite:
+        name = openssl_cipher(cipher_table(modem)[config.cipher_suite][0])
+        context.set_ciphers(name + (":@SECLEVEL=0" if not seclevel and "NULL" in name else seclevel))
+    elif seclevel:
+        context.set_ciphers("DEFAULT" + seclevel)
+    if config.auth_mode == 0:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    else:
+        trusted = _as_pem(security_data(modem, ssid, CA_CERT))
+        try:
+            context.load_verify_locations(cadata=trusted) if trusted else None
+        except (ssl.SSLError, ValueError):
+            trusted = ""
+        if not trusted:
+            raise CmeError(SSL_CERTS_WRONG)
+        context.check_hostname = bool(config.sni)
+        if not openssl.set_verify_time(context, int(modem_time(modem))):
+            log.warning("verifying at the host's clock: OpenSSL extensions unavailable")
+    if config.auth_mode == 2:
+        certificate, key = security_data(modem, ssid, CLIENT_CERT), security_data(modem, ssid, CLIENT_KEY)
+        if not certificate or not key:
+            raise CmeError(SSL_CERTS_WRONG)
+        try:
+            _load_client_identity(context, _as_pem(certificate).encode("latin-1"), _pem_key(key))
+        except (OSError, ValueError) as exc:
+            log.info("SSId %d: client certificate or key unusable: %s", ssid, exc)
+            raise CmeError(SSL_CERTS_WRONG) from None
+    return context
+
+
+def server_name(modem, ssid: int, host: str) -> Optional[str]:
+    """The name to send as SNI (and check) when dialling ``host`` on ``ssid``; None without SNI."""
+    return host if ssl_config(modem, ssid).sni else None
+
+
+# ---------------------------------------------------------------- #SSLEN
+
+
+def _ssid(modem, p: Params) -> int:
+    ssid = p.number()
+    ssl_config(modem, ssid)
+    return ssid
+
+
+def set_sslen(modem, request):
+    p = Params(request.args)
+    ssid = _ssid(modem, p)
+    p.comma()
+    enable = p.single_number()
+    if enable > 1:
+        raise CmeError(OPERATION_NOT_SUPPORTED)
+    store = ssl_store(modem)
+    if enable:
+        if store.claims.holder(ssid) is not None:
+            raise CmeError(SSL_ALREADY_ACTIVATED)
+        store.claims.claim(ssid, SOCKETS)
+    elif store.enabled(ssid):
+        if secure_socket_open(modem, ssid):
+            raise CmeError(SSL_ALREADY_CONNECTED)
+        store.claims.release(ssid)
+    return ok(modem)
+
+
+def query_sslen(modem, request):
+    store = ssl_store(modem)
+    return info(modem, *(b"#SSLEN: %d,%d" % (ssid, store.enabled(ssid)) for ssid in ssids(modem)))
+
+
+def test_sslen(modem, request):
+    return info(modem, b"#SSLEN: " + ranges(ssids(modem), (0, 1)))
+
+
+def _enabled_lines(modem, render) -> bytes:
+    """A read form over the enabled SSIds; none enabled: 836 "SSL not activated" (seed 004 §6.8.3)."""
+    store = ssl_store(modem)
+    found = [ssid for ssid in ssids(modem) if store.enabled(ssid)]
+    if not found:
+        raise CmeError(SSL_NOT_ACTIVATED)
+    return info(modem, *(render(ssid, store.configs[ssid]) for ssid in found))
+
+
+def _settable(modem, ssid: int) -> SslConfig:
+    config = enabled_config(modem, ssid)
+    if secure_socket_open(modem, ssid):
+        raise CmeError(SSL_ALREADY_CONNECTED)
+    return config
+
+
+def secure_socket_open(modem, ssid: int) -> bool:
+    """#SSLD has a connection on ``ssid`` (open or suspended)."""
+    from atmodem_telit.sockets import sockets
+    return sockets(modem).get(ssid) is not None
+
+
+# ---------------------------------------------------------------- #SSLSECCFG
+
+
+def set_seccfg(modem, request):
+    p = Params(request.args)
+    ssid = _ssid(modem, p)
+    p.comma()
+    suite = p.number()
+    p.comma()
+    auth = p.number()
+    cert_format = None
+    if not p.at_end():
+        p.comma()
+        cert_format = p.number()
+    p.end()
+    if suite not in (0, *cipher_table(modem)) or auth > 2 or cert_format not in (None, DER, PEM):
+        raise CmeError(OPERATION_NOT_SUPPORTED)
+    config = _settable(modem, ssid)
+    if suite:
+        iana, name = cipher_table(modem)[suite]
+        if openssl_cipher(iana) is None:
+            log.warning("cipher suite %d (%s, 0x%04X) is not offered by this machine's OpenSSL (%s)",
+                        suite, name, iana, ssl.OPENSSL_VERSION)
+            raise CmeError(OPERATION_NOT_SUPPORTED)
+    config.cipher_suite, config.auth_mode = suite, auth
+    if cert_format is not None:
+        config.cert_format, config.format_given = cert_format, True
+    return ok(modem)
+
+
+def query_seccfg(modem, request):
+    def render(ssid, c):
+        line = b"#SSLSECCFG: %d,%d,%d" % (ssid, c.cipher_suite, c.auth_mode)
+        return line + (b",%d" % c.cert_format if c.format_given else b"")
+    return _enabled_lines(modem, render)
+
+
+def test_seccfg(modem, request):
+    return info(modem, b"#SSLSECCFG: " + ranges(ssids(modem), range(0, max(cipher_table(modem)) + 1), range(0, 3),
+                                               (DER, PEM)))
+
+
+# ---------------------------------------------------------------- #SSLSECCFG2
+
+
+def set_seccfg2(modem, request):
+    p = Params(request.args)
+    ssid = _ssid(modem, p)
+    p.comma()
+    version = p.number()
+    rest = []
+    while not p.at_end():
+        p.comma()
+        rest.append(p.number())
+    p.end()
+    has_sni = modem.profile.has("sni")
+    sni = rest.pop(0) if has_sni and rest else 0
+    if version not in VERSIONS or sni > 1 or len(rest) > (3 if has_sni else 4) or any(rest):
+        raise CmeError(OPERATION_NOT_SUPPORTED)
+    config = _settable(modem, ssid)
+    if version == 0 and not ssl.HAS_SSLv3:
+        log.warning("SSL 3.0 is not offered by this machine's OpenSSL (%s)", ssl.OPENSSL_VERSION)
+        raise CmeError(OPERATION_NOT_SUPPORTED)
+    config.version, config.sni = version, sni
+    return ok(modem)
+
+
+def query_seccfg2(modem, request):
+    return _enabled_lines(modem, lambda ssid, c: b"#SSLSECCFG2: %d,%d,%d,0,0,0" % (ssid, c.version, c.sni))
+
+
+def test_seccfg2(modem, request):
+    return info(modem, b"#SSLSECCFG2: " + ranges(ssids(modem), range(0, 4),
+                                                (0, 1) if modem.profile.has("sni") else (0,), (0,), (0,), (0,)))
+
+
+# ---------------------------------------------------------------- #SSLSECDATA
+
+
+def set_secdata(modem, request):
+    p = Params(request.args)
+    ssid = _ssid(modem, p)
+    p.comma()
+    action = p.number()
+    p.comma()
+    data_type = p.number()
+    size = None
+    if not p.at_end():
+        p.comma()
+        size = p.number()
+    p.end()
+    actions = (DELETE, STORE, READ, STORE_RAM) if modem.profile.has("secdata_ram") else (DELETE, STORE, READ)
+    if action not in actions or data_type > CLIENT_KEY:
+        raise CmeError(OPERATION_NOT_SUPPORTED)
+    config = enabled_config(modem, ssid)
+    if action == DELETE:
+        _delete_data(modem, ssid, data_type)
+        return ok(modem)
+    if action == READ:
+        if data_type == CLIENT_KEY:
+            raise CmeError(OPERATION_NOT_ALLOWED)   # a private key never leaves the module
+        value = security_data(modem, ssid, data_type)
+        if value is None:
+            raise CmeError(SSL_CERTS_WRONG)
+        return info(modem, b"#SSLSECDATA: %d,%d" % (ssid, data_type), value.rstrip(b"\n").replace(b"\n", b"\r\n"))
+    if size is None or not 1 <= size <= modem.profile.constants["secdata_max"]:
+        raise CmeError(OPERATION_NOT_SUPPORTED)
+    def store(data: bytes) -> None:
+        _store_data(modem, ssid, data_type, data, action == STORE_RAM)
+        modem.write(ok(modem))
+
+    if config.cert_format == PEM:
+        modem.start_raw(TextInput(modem, modem.profile.constants["secdata_max"], store))
+    else:
+        modem.start_raw(SizedInput(modem, size, store))
+    return prompt(modem)
+
+
+def test_secdata(modem, request):
+    actions = range(0, 4 if modem.profile.has("secdata_ram") else 3)
+    return info(modem, b"#SSLSECDATA: " + ranges(ssids(modem), actions, range(0, 3),
+                                                range(1, modem.profile.constants["secdata_max"] + 1)))
+
+
+def prompt(modem) -> bytes:
+    """The data prompt of #SSLSECDATA, #SSLSEND, #SSLSENDEXT."""
+    return b"\r\n> "
+
+
+class TextInput:
+    """Bytes after a ``>`` prompt up to Ctrl-Z (seed 004 §6.5, §7.1.2.1): backspace deletes the
+    byte before it, ESC abandons the input (OK, nothing done); echoed when echo is on. More than
+    ``limit`` bytes is ERROR. ``done(data)`` runs with the modem back in command mode."""
+
+    def __init__(self, modem, limit: int, done):
+        self.modem = modem
+        self.limit = limit
+        self.done = done
+        self.data = bytearray()
+
+    def take(self, data: bytes) -> int:
+        for position, byte in enumerate(data):
+            if byte == CTRL_Z or byte == ESC:
+                self._echo(data[:position])
+                self.modem.end_raw()
+                if byte == ESC:
+                    self.modem.write(ok(self.modem))
+                elif len(self.data) > self.limit:
+                    self.modem.write(result(self.modem, b"ERROR"))
+                else:
+                    self.done(bytes(self.data))
+                return position + 1
+            if byte == BACKSPACE:
+                del self.data[-1:]
+            else:
+                self.data.append(byte)
+        self._echo(data)
+        return len(data)
+
+    def _echo(self, data: bytes) -> None:
+        if self.modem.echo:
+            self.modem.write(data)
+
+
+class SizedInput:
+    """Exactly ``size`` binary bytes after a ``>`` prompt, not echoed; then ``done(data)``."""
+
+    def __init__(self, modem, size: int, done):
+        self.modem = modem
+        self.missing = size
+        self.done = done
+        self.data = bytearray()
+
+    def take(self, data: bytes) -> int:
+        taken = data[:self.missing]
+        self.data += taken
+        self.missing -= len(taken)
+        if not self.missing:
+            self.modem.end_raw()
+            self.done(bytes(self.data))
+        return len(taken)
+
+
+# ---------------------------------------------------------------- #SSLCFG
+
+
+def set_sslcfg(modem, request):
+    p = Params(request.args)
+    ssid = _ssid(modem, p)
+    values = []
+    while not p.at_end():
+        p.comma()
+        values.append(p.number())
+    limits = _sslcfg_ranges(modem)
+    if not 5 <= len(values) <= len(limits) or any(v not in limit for v, limit in zip(values, limits)):
+        raise CmeError(OPERATION_NOT_SUPPORTED)
+    config = _settable(modem, ssid)
+    for name, value in zip(SSLCFG_FIELDS, values):
+        setattr(config, name, value)
+    return ok(modem)
+
+
+def _sslcfg_ranges(modem) -> tuple[range, ...]:
+    return (cids(modem), range(0, 1501), range(0, 65536), range(10, 5001), range(0, 256), range(0, 3),
+            range(0, 1), range(0, 1))
+
+
+def query_sslcfg(modem, request):
+    def render(ssid, c):
+        return b"#SSLCFG: %d," % ssid + b",".join(b"%d" % getattr(c, name) for name in SSLCFG_FIELDS) + b",0"
+    return _enabled_lines(modem, render)
+
+
+def test_sslcfg(modem, request):
+    return info(modem, b"#SSLCFG: " + ranges(ssids(modem), *_sslcfg_ranges(modem)))
+
+
+def commands():
+    return [
+        command("#SSLEN", query=query_sslen, set=set_sslen, test=test_sslen, summary="enable a secure socket"),
+        command("#SSLSECCFG2", query=query_seccfg2, set=set_seccfg2, test=test_seccfg2,
+                summary="TLS version and SNI"),
+        command("#SSLSECCFG", query=query_seccfg, set=set_seccfg, test=test_seccfg,
+                summary="cipher suite, authentication, certificate format"),
+        command("#SSLSECDATA", set=set_secdata, test=test_secdata, summary="store, read, delete security data"),
+        command("#SSLCFG", query=query_sslcfg, set=set_sslcfg, test=test_sslcfg, summary="secure socket configuration"),
+    ]
+
