@@ -121,8 +121,14 @@ class EspAtError(AtError):
         self.code = code
 
 
-def _tagged(modem, code: int, text: bytes = b"") -> bytes:
-    return text + b"ERR CODE:0x%08x\r\n" % code + modem.syntax.error
+def _tagged(modem, code: int, response: Optional[bytes] = None) -> bytes:
+    """An error answer (the dialect's ERROR by default) with the code line just before its ERROR."""
+    error = modem.syntax.error
+    response = error if response is None else response
+    at = response.rfind(error)
+    if at < 0:
+        return response
+    return response[:at] + b"ERR CODE:0x%08x\r\n" % code + response[at:]
 
 
 def _unmatched_code(line: bytes) -> int:
@@ -150,9 +156,9 @@ def answer_with_codes(modem, line: bytes, request):
     try:
         return handler(modem, request)
     except EspAtError as exc:
-        return _tagged(modem, exc.code, exc.text)
+        return _tagged(modem, exc.code, exc.response(modem.syntax))
     except AtError as exc:
-        return _tagged(modem, _default_code(request), exc.text)
+        return _tagged(modem, _default_code(request), exc.response(modem.syntax))
 
 
 # ---------------------------------------------------------------- housekeeping
@@ -214,6 +220,8 @@ NO_CIPHER, WEP40, TKIP, CCMP, TKIP_CCMP = 0, 1, 3, 4, 5
 PAIRWISE = {"open": NO_CIPHER, "wep": WEP40, "wpa": TKIP, "wpa_wpa2": TKIP_CCMP}
 BGN = 7           # 802.11 b, g and n
 SCAN_FIELDS = 11  # ecn, ssid, rssi, mac, channel, freq_offset, freqcal_val, pairwise, group, bgn, wps
+# AT+CWLAPOPT's <sort>, <print mask>, <rssi filter>, <authmode mask>
+SCAN_OPTION_RANGES = (range(0, 2), range(0, 1 << SCAN_FIELDS), range(-100, 41), range(0, 0x10000))
 
 
 class AT2Scan(ScanFormat):
@@ -261,7 +269,7 @@ def set_scan_options(modem, request):
     """AT+CWLAPOPT=<sort>,<print mask>[,<rssi filter>][,<authmode mask>]"""
     p = Params(request.args)
     values = []
-    for index, valid in enumerate((range(0, 2), range(0, 1 << SCAN_FIELDS), range(-100, 41), range(0, 0x10000))):
+    for index, valid in enumerate(SCAN_OPTION_RANGES):
         if index >= 2 and p.at_end():
             break
         if index:
