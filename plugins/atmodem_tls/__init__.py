@@ -46,6 +46,8 @@ FINGERPRINT = Setting(NAMESPACE, "fingerprint", default=None)   # 40 lower-case 
 TX_BUFFER = 597
 CONTEXTS = 4096
 CRYPTO_STACK = 6144
+# OpenSSL's X509_V_FLAG_NO_CHECK_TIME, which the ssl module has no name for.
+NO_CHECK_TIME = 0x200000
 
 log = logging.getLogger(__name__)
 
@@ -266,7 +268,9 @@ class SecureLinks:
         if checks.trusted:
             context.load_verify_locations(cadata=checks.trusted)
             context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN  # every loaded cert is a trust anchor
-            if not openssl.set_verify_time(context, int(modem_time(modem))):
+            if not checks.check_dates:
+                context.verify_flags |= NO_CHECK_TIME
+            elif not openssl.set_verify_time(context, int(modem_time(modem))):
                 log.warning("verifying at the host's clock: OpenSSL extensions unavailable")
         else:
             context.check_hostname = False
@@ -299,12 +303,13 @@ class SecureLinks:
 @dataclass(frozen=True)
 class Verification:
     """What a secure link checks and shows: CA certificates to trust (PEM text; none: the server
-    is not verified), a leaf fingerprint to match, and a client certificate and key (PEM) to
-    present when the server asks for one."""
+    is not verified), whether their validity dates count, a leaf fingerprint to match, and a
+    client certificate and key (PEM) to present when the server asks for one."""
 
     trusted: str = ""
     fingerprint: Optional[bytes] = None
     client: Optional[tuple[bytes, bytes]] = None
+    check_dates: bool = True   # False: a chip without a clock, whose TLS stack skips validity dates
 
 
 def _load_client_identity(context: ssl.SSLContext, certificate: bytes, key: bytes) -> None:
