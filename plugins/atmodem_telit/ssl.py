@@ -210,10 +210,10 @@ def cipher_table(modem) -> dict[int, tuple[int, str]]:
     return modem.profile.constants["cipher_suites"]
 
 
-def suite_number(modem, iana_id: int) -> int:
+def suite_number(modem, openssl_name: str) -> int:
     """The <CipherSuite> number of a negotiated suite (what #SSLS shows); 0 for one outside the table."""
     for number, (iana, _name) in cipher_table(modem).items():
-        if iana == iana_id:
+        if openssl_cipher(iana) == openssl_name:
             return number
     return 0
 
@@ -456,7 +456,8 @@ def prompt(modem) -> bytes:
 class TextInput:
     """Bytes after a ``>`` prompt up to Ctrl-Z (seed 004 §6.5, §7.1.2.1): backspace deletes the
     byte before it, ESC abandons the input (OK, nothing done); echoed when echo is on. More than
-    ``limit`` bytes is ERROR. ``done(data)`` runs with the modem back in command mode."""
+    ``limit`` bytes is ERROR. ``done(data)`` answers; it may return a ``modem.raw_work()`` the
+    modem stays deaf for (a socket write)."""
 
     def __init__(self, modem, limit: int, done):
         self.modem = modem
@@ -468,13 +469,14 @@ class TextInput:
         for position, byte in enumerate(data):
             if byte == CTRL_Z or byte == ESC:
                 self._echo(data[:position])
-                self.modem.end_raw()
+                then = None
                 if byte == ESC:
                     self.modem.write(ok(self.modem))
                 elif len(self.data) > self.limit:
                     self.modem.write(result(self.modem, b"ERROR"))
                 else:
-                    self.done(bytes(self.data))
+                    then = self.done(bytes(self.data))
+                _leave(self.modem, then)
                 return position + 1
             if byte == BACKSPACE:
                 del self.data[-1:]
@@ -489,7 +491,7 @@ class TextInput:
 
 
 class SizedInput:
-    """Exactly ``size`` binary bytes after a ``>`` prompt, not echoed; then ``done(data)``."""
+    """Exactly ``size`` binary bytes after a ``>`` prompt, not echoed; then ``done(data)`` as for ``TextInput``."""
 
     def __init__(self, modem, size: int, done):
         self.modem = modem
@@ -502,9 +504,15 @@ class SizedInput:
         self.data += taken
         self.missing -= len(taken)
         if not self.missing:
-            self.modem.end_raw()
-            self.done(bytes(self.data))
+            _leave(self.modem, self.done(bytes(self.data)))
         return len(taken)
+
+
+def _leave(modem, then) -> None:
+    """Back to commands once the data is handled; deaf while ``then`` (a socket write) runs."""
+    modem.end_raw(then)
+    if then is not None and then.done:
+        modem.write(then.output)   # it finished before the modem started waiting for it
 
 
 # ---------------------------------------------------------------- #SSLCFG

@@ -97,7 +97,7 @@ class TlsLink(Link):
     kind = "SSL"
 
     def __init__(self, network, sock, remote, *, context: ssl.SSLContext, host: str, buffer: int,
-                 fingerprint: Optional[str]):
+                 fingerprint: Optional[str], session: Optional[ssl.SSLSession] = None):
         self.context = context
         self.buffer = buffer
         self.fingerprint = fingerprint
@@ -105,12 +105,12 @@ class TlsLink(Link):
         self.handshaken = False
         self._incoming, self._outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
         try:
-            self.tls = context.wrap_bio(self._incoming, self._outgoing, server_hostname=host)
+            self.tls = context.wrap_bio(self._incoming, self._outgoing, server_hostname=host, session=session)
         except ValueError:
             if context.check_hostname:
                 raise  # mode 2 cannot check a name OpenSSL will not take: connect fail
             # The chip passes any host string on; OpenSSL refuses some (IDNA): go without SNI.
-            self.tls = context.wrap_bio(self._incoming, self._outgoing, server_hostname=None)
+            self.tls = context.wrap_bio(self._incoming, self._outgoing, server_hostname=None, session=session)
         self._established: Optional[Callable[[bool], None]] = None
         self._header = bytearray()     # the next record header, as it arrives
         self._record_left = 0          # bytes of the current record still to come
@@ -239,6 +239,16 @@ class TlsLink(Link):
     def _transmitted(self, data: bytes) -> bytes:
         self.tls.write(data)
         return self._outgoing.read()
+
+    def close_notify(self) -> None:
+        """Say goodbye the TLS way before ``close()``: a server drops a session from its cache
+        when a connection ends without close_notify, and resuming it needs it kept."""
+        if self.handshaken and not self.closed and not self.peer_closed:
+            try:
+                self.tls.unwrap()
+            except (ssl.SSLWantReadError, ssl.SSLError, OSError):
+                pass  # our close_notify is written either way; the peer's is not awaited
+            self._flush()
 
 
 class SecureLinks:
