@@ -308,12 +308,8 @@ def _recheck_links(modem) -> None:
 class _ParseFail(AtError):
     """A CIPSTART parameter error after the host: ERROR, then CLOSED (spec §6.3)."""
 
-    def __init__(self):
-        super().__init__()
-
-    @property
-    def response(self) -> bytes:
-        return ERROR + b"CLOSED\r\n"
+    def response(self, syntax) -> bytes:
+        return syntax.error + b"CLOSED\r\n"
 
 
 def _parse_start(modem, args: bytes) -> tuple[int, bytes, bytes, int]:
