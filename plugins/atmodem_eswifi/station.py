@@ -202,7 +202,8 @@ def lookup(modem, request):
             # The seed's examples go from D0 straight to P4 and P6: the answer is the socket's host.
             transport(modem).current.aim(address, name.decode("latin-1"))
             reply = answer(address.encode())
-        station(modem).timers.later(max(0.0, started + modem.timing.resolve - modem.clock.now()), operation.finish, reply)
+        wait = max(0.0, started + modem.timing.resolve - modem.clock.now())
+        station(modem).timers.later(wait, operation.finish, reply)
 
     modem.network.resolve(name.decode("latin-1"), resolved)
     return operation
