@@ -185,6 +185,8 @@ def talk(h, server) -> None:
     assert read_until(h, b"ping\r") == b"ping\r"
     assert h.send(b"S3=0004\rpong") == ok()              # ST's driver pads the length: S3=%04d
     assert read_until(h, b"pong") == b"pong"
+    assert h.send(b"S3=3\rzep\0") == ok()                # Zephyr's driver sends one byte more ...
+    assert read_until(h, b"zep") == b"zep"               # ... and the next command still works
     assert h.send(b"P?\r").endswith(b",127.0.0.1,443,0,1" + ok()[-8:])
     assert h.send(b"P6=0\r") == ok()
     assert h.send(b"R0\r") == ok(b"-1")

@@ -97,8 +97,9 @@ class EsWifiSyntax(Syntax):
 
 
 def _body(line: bytes) -> bytes:
-    # A host that ends its lines with CR LF leaves the LF at the start of the next line.
-    return line[:-1].lstrip(b"\n")
+    # What hosts leave before a command: the LF of a CR LF ending, and the NUL that Zephyr's
+    # driver sends after S3 and PG data (it writes the data length plus one byte).
+    return line[:-1].lstrip(b"\n\0")
 
 
 def number_in(args: bytes, allowed: range) -> int:
