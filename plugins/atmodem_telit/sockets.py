@@ -152,15 +152,19 @@ def _connected(modem, ssid: int) -> SecureSocket:
     return socket
 
 
-def _timeout(p: Params, default: int) -> float:
-    """An optional trailing ``<Timeout>`` in 100 ms units (1-5000), in seconds."""
+def _timeout(p: Params) -> Optional[int]:
+    """An optional trailing ``<Timeout>`` in 100 ms units (1-5000); None: the socket's <defTo>."""
     if p.at_end():
-        return default / 10
+        return None
     p.comma()
     value = p.single_number()
     if not 1 <= value <= 5000:
         raise CmeError(OPERATION_NOT_SUPPORTED)
-    return value / 10
+    return value
+
+
+def _seconds(socket: SecureSocket, timeout: Optional[int]) -> float:
+    return (socket.config.default_timeout if timeout is None else timeout) / 10
 
 
 # ---------------------------------------------------------------- ONLINE mode
@@ -453,32 +457,35 @@ def _sender(modem, socket: SecureSocket, timeout: float):
 
 def set_sslsend(modem, request):
     p = Params(request.args)
-    socket = _connected(modem, p.number())
-    timeout = _timeout(p, socket.config.default_timeout)
-    modem.start_raw(TextInput(modem, SEND_MAX, _sender(modem, socket, timeout)))
+    ssid = p.number()
+    timeout = _timeout(p)
+    socket = _connected(modem, ssid)
+    modem.start_raw(TextInput(modem, SEND_MAX, _sender(modem, socket, _seconds(socket, timeout))))
     return prompt(modem)
 
 
 def set_sslsendext(modem, request):
     p = Params(request.args)
-    socket = _connected(modem, p.number())
+    ssid = p.number()
     p.comma()
     size = p.number()
+    timeout = _timeout(p)
     if not 1 <= size <= SEND_MAX:
         raise CmeError(OPERATION_NOT_SUPPORTED)
-    timeout = _timeout(p, socket.config.default_timeout)
-    modem.start_raw(SizedInput(modem, size, _sender(modem, socket, timeout)))
+    socket = _connected(modem, ssid)
+    modem.start_raw(SizedInput(modem, size, _sender(modem, socket, _seconds(socket, timeout))))
     return prompt(modem)
 
 
 def set_sslrecv(modem, request):
     p = Params(request.args)
-    socket = _connected(modem, p.number())
+    ssid = p.number()
     p.comma()
     most = p.number()
+    timeout = _timeout(p)
     if not 1 <= most <= RECV_MAX:
         raise CmeError(OPERATION_NOT_SUPPORTED)
-    timeout = _timeout(p, socket.config.default_timeout)
+    socket = _connected(modem, ssid)
     if socket.pending or socket.link.peer_closed:
         return _received(modem, socket, most)
     operation = modem.block()
@@ -497,7 +504,7 @@ def set_sslrecv(modem, request):
         modem.when_polling(socket.notify)
 
     socket.waiter = arrived
-    timer = modem.clock.call_later(timeout, expired)
+    timer = modem.clock.call_later(_seconds(socket, timeout), expired)
     return operation
 
 
