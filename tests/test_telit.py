@@ -166,7 +166,7 @@ def test_pdp_context_transcript(h):
         ('AT+CGDCONT=1,"IP","Access_Point_Name"', ["OK"]),
         ("AT#SGACT=1,1", ["#SGACT: 10.7.125.7", "OK"]),   # guide §5: 212.195.45.65, §8.2: 10.7.125.7
         ("AT#SGACT?", ["#SGACT: 1,1", "#SGACT: 2,0", "#SGACT: 3,0", "#SGACT: 4,0", "#SGACT: 5,0", "OK"]),
-        ('AT+CGDCONT?', ['+CGDCONT: 1,"IP","Access_Point_Name","",0,0', "OK"]),
+        ('AT+CGDCONT?', ['+CGDCONT: 1,"IP","Access_Point_Name","0.0.0.0",0,0', "OK"]),
         ("AT#SGACT=1,0", ["OK"]),
         ("AT#SGACT=?", ["#SGACT: (1-5),(0-1)", "OK"]),
     ])
@@ -277,7 +277,8 @@ def test_cipher_suites_this_openssl_cannot_offer_are_refused_clearly(h, caplog):
         available = openssl_cipher(iana) is not None
         with caplog.at_level(logging.WARNING):
             caplog.clear()
-            replay(h, [("AT#SSLSECCFG=1,%d,0" % number, ["OK"] if available else ["+CME ERROR: operation not supported"])])
+            answer = ["OK"] if available else ["+CME ERROR: operation not supported"]
+            replay(h, [("AT#SSLSECCFG=1,%d,0" % number, answer)])
         assert ("not offered by this machine's OpenSSL" in caplog.text) != available
     assert openssl_cipher(0x002F) == "AES128-SHA"   # the suites a server of the test PKI answers with
 
@@ -459,7 +460,8 @@ def test_command_mode(servers):
             ("AT#SSLS=1", ["#SSLS: 1,2,3", "OK"]),
         ])
         assert h.send(b"AT#SSLSEND=1\r") == b"AT#SSLSEND=1\r\r\n> "
-        assert h.send(b"Send this string to the SSL server!\x1a") == b"Send this string to the SSL server!" + framed("OK")
+        request = b"Send this string to the SSL server!"
+        assert h.send(request + b"\x1a") == request + framed("OK")   # echoed as typed
         h.modem.feed(b"AT#SSLRECV=1,15\r")
         assert h.advance(9.9) == b"AT#SSLRECV=1,15\r"
         assert h.advance(0.2) == framed("#SSLRECV: 0", "TIMEOUT", "OK")   # <defTo> 100: 10 s
@@ -616,7 +618,8 @@ def test_server_authentication_at_the_module_clock(servers, pki):
     h = online(server)
     try:
         replay(h, [("AT+CMEE=2", ["OK"]), ("AT#SSLSECCFG=1,0,1", ["OK"]), ("AT#SSLSECCFG2=1,3,1", ["OK"])])
-        replay(h, [('AT#SSLD=1,%d,"tls.test",0,1' % server.port, ["+CME ERROR: SSL certs and keys wrong or not stored"])])
+        no_ca = "+CME ERROR: SSL certs and keys wrong or not stored"
+        replay(h, [('AT#SSLD=1,%d,"tls.test",0,1' % server.port, [no_ca])])
         store(h, 1, 1, pki.stranger.pem)
         replay(h, [('AT#SSLD=1,%d,"tls.test",0,1' % server.port, ["+CME ERROR: SSL error during handshake"])])
         store(h, 1, 1, pki.root.pem)
@@ -652,7 +655,8 @@ def test_mutual_tls(servers, pki, pem):
             store(h, 1, 1, pki.root.pem)
             store(h, 1, 2, key_pem(pki.client.key))
         else:
-            key = pki.client.key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.TraditionalOpenSSL,
+            key = pki.client.key.private_bytes(serialization.Encoding.DER,   # PKCS#1, "RSA private key"
+                                               serialization.PrivateFormat.TraditionalOpenSSL,
                                                serialization.NoEncryption())
             for data_type, data in ((0, pki.client.der), (1, pki.root.der), (2, key)):
                 store(h, 1, data_type, data, pem=False)
@@ -774,6 +778,27 @@ def test_unreachable_server_and_refused_connection():
         h.take()
         assert h.send(b'AT#SSLD=1,1,"gone.test",0,1\r') == framed("+CME ERROR: SSL socket error")
         assert h.send(b'AT#SSLD=1,443,"nowhere.test",0,1\r') == framed("+CME ERROR: SSL socket error")
-        assert h.send(b'AT#SSLD=1,443,"8.8.8.8",0,1\r') == framed("+CME ERROR: SSL socket error")  # the world forbids it
+        # The world lets the module reach 127.0.0.0/8 only.
+        assert h.send(b'AT#SSLD=1,443,"8.8.8.8",0,1\r') == framed("+CME ERROR: SSL socket error")
     finally:
         h.close()
+
+
+def test_ssl_is_one_resource_shared_with_the_services(h):
+    """Seed 004 §6.1's warning and §10.1.1: a service that turned SSL on (here MQTT, as #MQCFG does)
+    holds the SSId; the #SSL configuration commands work on it, #SSLEN and #SSLD do not."""
+    from atmodem_telit.ssl import ssl_claims
+    replay(h, [("AT+CMEE=2", ["OK"]), ("AT#SSLSECCFG=1,0,2", ["+CME ERROR: SSL not activated"])])
+    ssl_claims(h.modem).claim(1, "MQTT")
+    replay(h, [
+        ("AT#SSLSECCFG=1,0,2", ["OK"]),
+        ("AT#SSLSECCFG?", ["#SSLSECCFG: 1,0,2", "OK"]),
+        ("AT#SSLEN=1,1", ["+CME ERROR: SSL already activated"]),
+        ("AT#SSLEN?", ["#SSLEN: 1,0", "#SSLEN: 2,0", "#SSLEN: 3,0", "#SSLEN: 4,0", "#SSLEN: 5,0", "#SSLEN: 6,0", "OK"]),
+        ('AT#SSLD=1,443,"%s",0,1' % GUIDE_SERVER, ["+CME ERROR: SSL not activated"]),
+    ])
+    ssl_claims(h.modem).release(1)
+    replay(h, [("AT#SSLEN=1,1", ["OK"])])
+    with pytest.raises(Exception) as refused:
+        ssl_claims(h.modem).claim(1, "HTTP")
+    assert refused.value.code == 835

@@ -102,7 +102,7 @@ def set_cgdcont(modem, request):
 def query_cgdcont(modem, request):
     table = contexts(modem)
     found = [table.by_cid[cid] for cid in sorted(table.by_cid)]
-    return info(modem, *(b'+CGDCONT: %d,"%s","%s","",0,0' % (c.cid, c.pdp_type, c.apn) for c in found))
+    return info(modem, *(b'+CGDCONT: %d,"%s","%s","0.0.0.0",0,0' % (c.cid, c.pdp_type, c.apn) for c in found))
 
 
 def test_cgdcont(modem, request):

@@ -30,11 +30,11 @@ from atmodem.params import Params
 from atmodem_tls import TlsLink
 
 from atmodem_telit.framing import (CONTEXT_NOT_OPENED, OPERATION_NOT_SUPPORTED, SSL_ALREADY_CONNECTED,
-                                   SSL_DISCONNECTED, SSL_HANDSHAKE, SSL_INVALID_STATE, SSL_NOT_CONNECTED,
-                                   SSL_SOCKET_ERROR, CmeError, command, cme_error, dialect, info, lines, ok,
-                                   result)
+                                   SSL_DISCONNECTED, SSL_HANDSHAKE, SSL_INVALID_STATE, SSL_NOT_ACTIVATED,
+                                   SSL_NOT_CONNECTED, SSL_SOCKET_ERROR, CmeError, command, cme_error, dialect, info,
+                                   lines, ok, result)
 from atmodem_telit.pdp import contexts
-from atmodem_telit.ssl import (SizedInput, SslConfig, TextInput, client_context, enabled_config, prompt,
+from atmodem_telit.ssl import (SizedInput, SslConfig, TextInput, client_context, prompt,
                                server_name, ssl_config, ssl_store, suite_number)
 
 log = logging.getLogger(__name__)
@@ -327,7 +327,9 @@ def set_fastd(modem, request):
 
 def _dial(modem, ssid: int, host: str, port: int, closure: int, mode: int, timeout: float,
           context: ssl.SSLContext, session: Optional[ssl.SSLSession]):
-    config = enabled_config(modem, ssid)
+    config = ssl_config(modem, ssid)
+    if not ssl_store(modem).enabled(ssid):
+        raise CmeError(SSL_NOT_ACTIVATED)   # #SSLEN, not a service, gives SSL to the sockets
     table = sockets(modem)
     if table.get(ssid) is not None or ssid in table.dialling:
         raise CmeError(SSL_ALREADY_CONNECTED)

@@ -118,7 +118,12 @@ class SslStore:
         self.claims = SslClaims()
 
     def enabled(self, ssid: int) -> bool:
+        """#SSLEN enabled ``ssid`` for the secure socket commands."""
         return self.claims.holder(ssid) == SOCKETS
+
+    def activated(self, ssid: int) -> bool:
+        """Some service (#SSLEN's sockets, or HTTP, FTP, MQTT) uses ``ssid``'s SSL: it may be configured."""
+        return self.claims.holder(ssid) is not None
 
 
 def ssl_store(modem) -> SslStore:
@@ -143,10 +148,11 @@ def ssl_config(modem, ssid: int) -> SslConfig:
     return config
 
 
-def enabled_config(modem, ssid: int) -> SslConfig:
-    """The configuration of an SSId #SSLEN enabled; ``CmeError(836)`` "SSL not activated" if it is not."""
+def activated_config(modem, ssid: int) -> SslConfig:
+    """The configuration of an SSId some service activated SSL on (#SSLEN, or #MQCFG with SSL
+    and the like: seed 004 §10.1.1); ``CmeError(836)`` "SSL not activated" if none did."""
     config = ssl_config(modem, ssid)
-    if not ssl_store(modem).enabled(ssid):
+    if not ssl_store(modem).activated(ssid):
         raise CmeError(SSL_NOT_ACTIVATED)
     return config
 
@@ -303,16 +309,16 @@ def test_sslen(modem, request):
 
 
 def _enabled_lines(modem, render) -> bytes:
-    """A read form over the enabled SSIds; none enabled: 836 "SSL not activated" (seed 004 §6.8.3)."""
+    """A read form over the activated SSIds; none: 836 "SSL not activated" (seed 004 §6.8.3)."""
     store = ssl_store(modem)
-    found = [ssid for ssid in ssids(modem) if store.enabled(ssid)]
+    found = [ssid for ssid in ssids(modem) if store.activated(ssid)]
     if not found:
         raise CmeError(SSL_NOT_ACTIVATED)
     return info(modem, *(render(ssid, store.configs[ssid]) for ssid in found))
 
 
 def _settable(modem, ssid: int) -> SslConfig:
-    config = enabled_config(modem, ssid)
+    config = activated_config(modem, ssid)
     if secure_socket_open(modem, ssid):
         raise CmeError(SSL_ALREADY_CONNECTED)
     return config
@@ -418,7 +424,7 @@ def set_secdata(modem, request):
     actions = (DELETE, STORE, READ, STORE_RAM) if modem.profile.has("secdata_ram") else (DELETE, STORE, READ)
     if action not in actions or data_type > CLIENT_KEY:
         raise CmeError(OPERATION_NOT_SUPPORTED)
-    config = enabled_config(modem, ssid)
+    config = activated_config(modem, ssid)
     if action == DELETE:
         _delete_data(modem, ssid, data_type)
         return ok(modem)
