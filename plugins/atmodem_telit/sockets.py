@@ -302,7 +302,7 @@ def set_ssld(modem, request):
             timeout = p.single_number()
     if not 1 <= port <= 65535 or closure > 1 or mode > 1 or not 1 <= timeout <= 5000 or not host:
         raise CmeError(OPERATION_NOT_SUPPORTED)
-    return _dial(modem, ssid, host, port, closure, mode, timeout / 10, client_context(modem, ssid), session=None)
+    return _dial(modem, ssid, host, port, closure, mode, timeout / 10, context=None, session=None)
 
 
 def set_fastd(modem, request):
@@ -326,7 +326,8 @@ def set_fastd(modem, request):
 
 
 def _dial(modem, ssid: int, host: str, port: int, closure: int, mode: int, timeout: float,
-          context: ssl.SSLContext, session: Optional[ssl.SSLSession]):
+          context: Optional[ssl.SSLContext], session: Optional[ssl.SSLSession]):
+    """Open ``ssid``'s socket: with ``context`` and ``session`` #SSLFASTD's, else a new context."""
     config = ssl_config(modem, ssid)
     if not ssl_store(modem).enabled(ssid):
         raise CmeError(SSL_NOT_ACTIVATED)   # #SSLEN, not a service, gives SSL to the sockets
@@ -335,6 +336,8 @@ def _dial(modem, ssid: int, host: str, port: int, closure: int, mode: int, timeo
         raise CmeError(SSL_ALREADY_CONNECTED)
     if not contexts(modem).active(config.cid) or modem.network is None:
         raise CmeError(CONTEXT_NOT_OPENED)
+    if context is None:
+        context = client_context(modem, ssid)
     name = server_name(modem, ssid, host)
     operation = modem.block()
 
