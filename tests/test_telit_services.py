@@ -10,6 +10,7 @@ the guide's values where it shows them, plausible ones of the right form for its
 
 from __future__ import annotations
 
+import select
 import socket
 import ssl
 import threading
@@ -356,8 +357,6 @@ def test_ftpopen_ftpget_example(modem, ftps, pki):
 # ---------------------------------------------------------------- §10.1 MQTT
 
 
-@pytest.mark.xfail(strict=True, reason="the core's #SSLSECCFG accepts an SSId only while #SSLEN holds it; "
-                                        "seed §10.1.1 configures it after #MQCFG turned SSL on")
 def test_mqtt_client_connection_secured_example(modem, broker, pki, client_identity):
     """Seed §10.1.1: MQTT over TLS with client authentication on instance 1 (SSId 1)."""
     # The +CGDCONT? checks and the address #SGACT reports belong to the PDP tests of the core.
@@ -375,6 +374,10 @@ def test_mqtt_client_connection_secured_example(modem, broker, pki, client_ident
         (b"AT#MQTCFG=1,30", OK),
         (b'AT#MQCONN=1,"client_id","", ""', OK),
         (b"AT#MQCONN?", lines(b"#MQCONN: 1,1")),
+    ])
+    assert modem.advance(60) == b""      # .. Perform MQTT operations ..: a keep-alive goes by
+    modem.pump(lambda: broker.pings == 1)
+    replay(modem, [
         (b"AT#MQDISC=1", OK),
         (b"AT#MQCONN?", lines(b"#MQCONN: 1,0")),
         (b"AT#MQEN=1,0", OK),             # "AT#MQEN =1,0" in the guide
@@ -383,37 +386,129 @@ def test_mqtt_client_connection_secured_example(modem, broker, pki, client_ident
     session, = broker.sessions
     assert session == {"protocol": b"\x00\x04MQTT\x04", "client_id": "client_id", "user": None, "password": None,
                        "keep_alive": 60, "clean": True, "certificate": "telit-module"}
-    assert broker.disconnects == 1
-
-
-def test_mqtt_over_tls_with_the_ssl_configured_first(modem, broker, pki, client_identity):
-    """§10.1.1's connection, with SSId 1 configured under #SSLEN first (as §8.2 and §9.1 do),
-    then handed to MQTT: the broker sees the module's certificate, keep-alive and clean session."""
-    replay(modem, [(b"AT+CMEE=2", OK)] + PDP + [
-        (b"AT#SSLEN=1,1", OK),
-        (b"AT#SSLSECCFG=1,0,2", OK),
-    ])
-    upload(modem, 1, 1, pki.root.pem)
-    upload(modem, 1, 0, client_identity.pem)
-    upload(modem, 1, 2, key_pem(client_identity.key))
-    replay(modem, [
-        (b"AT#SSLEN=1,0", OK),
-        (b"AT#MQEN=1,1", OK),
-        (b'AT#MQCFG=1,"tls.test",8883,1,1', OK),
-        (b"AT#MQCFG2=1,60,1", OK),
-        (b"AT#MQTCFG=1,30", OK),
-        (b'AT#MQCONN=1,"client_id","", ""', OK),
-        (b"AT#MQCONN?", lines(b"#MQCONN: 1,1")),
-    ])
-    assert modem.advance(60) == b""
-    modem.pump(lambda: broker.pings == 1)
-    replay(modem, [
-        (b"AT#MQDISC=1", OK),
-        (b"AT#MQCONN?", lines(b"#MQCONN: 1,0")),
-        (b"AT#MQEN=1,0", OK),
-        (b"AT#MQEN?", lines(b"#MQEN: 1,0", b"#MQEN: 2,0")),
-    ])
-    session, = broker.sessions
-    assert session == {"protocol": b"\x00\x04MQTT\x04", "client_id": "client_id", "user": None, "password": None,
-                       "keep_alive": 60, "clean": True, "certificate": "telit-module"}
     modem.pump(lambda: broker.disconnects == 1)
+
+
+# ---------------------------------------------------------------- rules and failures
+
+
+def readable(sock: socket.socket) -> bool:
+    return bool(select.select([sock], [], [], 0)[0])
+
+
+def cme(code: int) -> bytes:
+    return b"\r\n+CME ERROR: %d\r\n" % code
+
+
+def test_ssl_is_used_by_one_service_at_a_time(modem):
+    """Seed §6.1 warning, §8.2, §9.1, §10.1.1: 835 "SSL already activated" for a second claim."""
+    replay(modem, [
+        (b"AT+CMEE=1", OK),
+        (b"AT#SSLEN=1,1", OK),
+        (b'AT#HTTPCFG=0,"tls.test",443,0,,,1,120,1', cme(835)),
+        (b"AT#FTPCFG=100,0,1", cme(835)),
+        (b"AT#SSLEN=1,0", OK),
+        (b'AT#HTTPCFG=0,"tls.test",443,0,,,1,120,1', OK),
+        (b"AT#SSLEN=1,1", cme(835)),
+        (b"AT#FTPCFG=100,0,1", cme(835)),
+        (b"AT#MQEN=1,1", OK),
+        (b'AT#MQCFG=1,"tls.test",8883,1,1', cme(835)),
+        (b'AT#MQCFG=1,"tls.test",8883,1,0', OK),
+        (b'AT#HTTPCFG=0,"tls.test",443,0,,,0,120,1', OK),   # HTTP lets go
+        (b"AT#FTPCFG=100,0,1", OK),
+        (b"AT#FTPCFG?", lines(b"#FTPCFG: 100,0,1")),
+    ])
+
+
+def test_https_failures(modem, pki, folder, world):
+    """A server the stored CA does not vouch for fails the handshake (839); no context, no query
+    (556); nothing received, nothing to read; a server that never answers rings with status 0."""
+    stranger = WebServer({"/": Page(PAGE)}, context=server_context(pki.unknown_ca, folder))
+    world.forward_port("127.0.0.1", 443, "127.0.0.1", stranger.port)
+    silent = socket.create_server(("127.0.0.1", 0))
+    world.forward_port("127.0.0.1", 80, "127.0.0.1", silent.getsockname()[1])
+    try:
+        replay(modem, [(b"AT+CMEE=1", OK), (b"AT#SSLEN=1,1", OK), (b"AT#SSLSECCFG=1,0,1", OK)])
+        upload(modem, 1, 1, pki.root.pem)
+        replay(modem, [
+            (b"AT#SSLEN=1,0", OK),
+            (b'AT#HTTPCFG=0,"tls.test",443,0,,,1,120,1', OK),
+            (b'AT#HTTPQRY=0,0,"/"', cme(556)),
+        ] + PDP + [
+            (b'AT#HTTPQRY=0,0,"/"', cme(839)),
+            (b"AT#HTTPRCV=0", cme(3)),
+            (b'AT#HTTPCFG=1,"tls.test",80,0,,,0,5,1', OK),
+            (b'AT#HTTPQRY=1,0,"/"', OK),
+        ])
+        assert modem.advance(5) == b'\r\n#HTTPRING: 1,0,"",0\r\n'
+        assert stranger.failures == 1
+    finally:
+        stranger.close()
+        silent.close()
+
+
+@pytest.mark.parametrize("line", [
+    b'AT#HTTPCFG=3,"tls.test"', b'AT#HTTPCFG=0,tls.test', b'AT#HTTPQRY=0,3,"/"', b"AT#HTTPQRY=0,0",
+    b"AT#HTTPRCV=0,63", b"AT#HTTPRCV=x", b"AT#FTPCFG=99,0,0", b"AT#FTPCFG=100,0,2", b'AT#FTPOPEN="h:x","u","p"',
+    b'AT#FTPGET=file.txt', b"AT#MQEN=3,1", b"AT#MQEN=1,2", b"AT#MQEN=1", b'AT#MQCFG=1,"h",0,1',
+    b"AT#MQCFG2=1,60", b"AT#MQTCFG=1,0", b'AT#MQCONN=1,"id"', b"AT#MQDISC=1,", b"AT#HTTPQRY=\xff\x00",
+])
+def test_malformed_parameters_are_cme_4(modem, line):
+    replay(modem, [(b"AT+CMEE=1", OK), (b"AT#MQEN=1,1", OK), (line, cme(4)), (b"AT", OK)])
+
+
+def test_ftp_failures(modem, ftps, pki):
+    """607 without a session, 606 for a refused login or a missing file, 608 for a second open;
+    plain FTP (FTPSEn 0) to an FTPS server still logs in in the clear."""
+    replay(modem, [(b"AT+CMEE=1", OK)] + PDP + [
+        (b'AT#FTPGET="file.txt"', cme(607)),
+        (b"AT#FTPCLOSE", cme(607)),
+        (b'AT#FTPOPEN="tls.test:21","user","wrong",1', cme(606)),
+        (b'AT#FTPOPEN="nowhere.test:21","user","secret",1', cme(603)),
+        (b'AT#FTPOPEN="tls.test","user","secret",1', OK),
+        (b'AT#FTPOPEN="tls.test","user","secret",1', cme(608)),
+        (b'AT#FTPGET="missing.txt"', cme(606)),
+        (b'AT#FTPGET="file.txt"', b"\r\nCONNECT\r\n" + FILE + b"\r\nNO CARRIER\r\n"),
+        (b"AT#FTPCLOSE", OK),
+    ])
+    assert "AUTH" not in ftps.commands and ftps.secured_data == 0
+
+
+def test_mqtt_failures(modem, pki, folder, world):
+    """A disabled instance takes no configuration (3); a broker refusing the CONNECT, or one that
+    wants a certificate the module does not have, fails #MQCONN; a broker that goes away leaves
+    the instance disconnected."""
+    refusing = MqttBroker(broker_context(pki, folder, client_ca=False), refuse=5)
+    world.forward_port("127.0.0.1", 8883, "127.0.0.1", refusing.port)
+    demanding = MqttBroker(broker_context(pki, folder, client_ca=True))
+    world.forward_port("127.0.0.1", 8884, "127.0.0.1", demanding.port)
+    plain = socket.create_server(("127.0.0.1", 0))
+    world.forward_port("127.0.0.1", 1883, "127.0.0.1", plain.getsockname()[1])
+    try:
+        replay(modem, [(b"AT+CMEE=1", OK)] + PDP + [
+            (b'AT#MQCFG=1,"tls.test",8883,1,1', cme(3)),
+            (b"AT#MQEN=1,1", OK),
+            (b"AT#MQDISC=1", cme(3)),
+            (b"AT#SSLEN=1,1", OK),
+            (b"AT#SSLSECCFG=1,0,0", OK),
+            (b"AT#SSLEN=1,0", OK),
+            (b'AT#MQCFG=1,"tls.test",8883,1,1', OK),
+            (b'AT#MQCONN=1,"refused","user","pass"', cme(3)),
+            (b"AT#MQCONN?", lines(b"#MQCONN: 1,0")),
+            (b'AT#MQCFG=1,"tls.test",8884,1,1', OK),
+            (b'AT#MQCONN=1,"no-certificate","",""', cme(839)),
+        ])
+        assert refusing.sessions[0]["user"] == "user" and refusing.sessions[0]["password"] == "pass"
+        replay(modem, [(b'AT#MQCFG=1,"tls.test",1883,1,0', OK)])
+        modem.modem.feed(b'AT#MQCONN=1,"gone","",""\r')
+        modem.pump(lambda: readable(plain))
+        conn, _ = plain.accept()
+        modem.pump(lambda: readable(conn))
+        assert conn.recv(64)[:1] == b"\x10"
+        conn.sendall(b"\x20\x02\x00\x00")
+        assert modem.wait_for(OK) == OK
+        conn.close()
+        modem.pump(lambda: b"1,0" in modem.send(b"AT#MQCONN?\r"))
+    finally:
+        for server in (refusing, demanding, plain):
+            server.close()
