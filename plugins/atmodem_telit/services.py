@@ -491,8 +491,6 @@ class FtpSession:
                 work.cancel()
         self.dial = self.link = None
 
-    shutdown = close
-
 
 def _final_reply(replies: bytearray) -> Optional[tuple[int, bytes, int]]:
     """The first complete final reply line (``ddd text``; ``ddd-`` lines continue it)."""
