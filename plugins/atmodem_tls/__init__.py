@@ -81,10 +81,17 @@ class TlsState:
             work.cancel()
         self.probes.clear()
 
+    def live(self) -> list["TlsLink"]:
+        self.links = [link for link in self.links if not link.closed]
+        return self.links
+
+    def add(self, link: "TlsLink") -> None:
+        # Pruned here too: a dialect without AT+SYSRAM never asks for heap() in a long run.
+        self.live().append(link)
+        self.used_once = True
+
     def heap(self) -> int:
-        live = [link for link in self.links if not link.closed]
-        self.links = live
-        return (CRYPTO_STACK if self.used_once else 0) + sum(link_cost(link.buffer) for link in live)
+        return (CRYPTO_STACK if self.used_once else 0) + sum(link_cost(link.buffer) for link in self.live())
 
 
 def tls_state(modem) -> TlsState:
@@ -303,8 +310,7 @@ class SecureLinks:
                 raise OSError("out of heap for TLS buffers")
             link = TlsLink(network, sock, remote, context=context, host=host, buffer=buffer,
                            fingerprint=checks.fingerprint)
-            tls.used_once = True
-            tls.links.append(link)
+            tls.add(link)
             return link
 
         return make
