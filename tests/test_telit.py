@@ -14,6 +14,7 @@ import logging
 import queue
 import ssl
 import threading
+import warnings
 from pathlib import Path
 
 import pytest
@@ -325,7 +326,8 @@ def test_security_data_survives_a_reset_unless_in_ram(tmp_path):
     try:
         second.send(b"ATE0\rAT+CMEE=1\rAT#SSLEN=1,1\r")
         second.take()
-        assert second.send(b"AT#SSLSECDATA=1,2,1\r").startswith(framed("#SSLSECDATA: 1,1", "x")[:-5])
+        lines = pem.decode().rstrip("\n").split("\n")
+        assert second.send(b"AT#SSLSECDATA=1,2,1\r") == framed("#SSLSECDATA: 1,1", *lines, "OK")
         assert second.send(b"AT#SSLSECDATA=1,2,0\r") == framed("+CME ERROR: 837")
     finally:
         second.close()
@@ -802,3 +804,31 @@ def test_ssl_is_one_resource_shared_with_the_services(h):
     with pytest.raises(Exception) as refused:
         ssl_claims(h.modem).claim(1, "HTTP")
     assert refused.value.code == 835
+
+
+def test_versions_follow_sslseccfg2(servers, pki):
+    """The HE910 speaks TLS 1.0 unless #SSLSECCFG2 says otherwise (seed 004 §6.8.3's 1,1,...)."""
+    def script(peer):
+        peer.sendall(peer.version().encode())
+        peer.recv(10)
+
+    context = pki.context()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.minimum_version = ssl.TLSVersion.TLSv1
+    context.set_ciphers("ALL:@SECLEVEL=0")
+    server = ScriptedServer(context, script)
+    h = online(server, "telit-he910")
+    try:
+        h.send(b"ATE0\r")
+        for version, name in ((None, "TLSv1"), (2, "TLSv1.1"), (3, "TLSv1.2")):
+            if version is not None:
+                assert h.send(b"AT#SSLSECCFG2=1,%d\r" % version) == framed("OK")
+            assert h.send(b'AT#SSLD=1,443,"%s",0,1\r' % GUIDE_SERVER.encode()) == framed("OK")
+            h.pump(lambda: h.modem.runtime["telit.sockets"].get(1).pending == len(name))
+            assert h.send(b"AT#SSLRECV=1,10\r") == framed("#SSLRECV: %d" % len(name), name, "OK")
+            assert h.send(b"AT#SSLH=1\r") == framed("OK")
+        assert h.send(b"AT#SSLSECCFG2=1,3,1\r") == framed("ERROR")   # no SNI parameter on the HE910
+    finally:
+        server.close()
+        h.close()

@@ -17,6 +17,7 @@ answers with ``info(modem, ...)`` and ``ok(modem)``.
 
 from __future__ import annotations
 
+import functools
 from typing import Optional
 
 from atmodem import AtError, Command, Match
@@ -135,6 +136,7 @@ def cme_error(modem, code: int) -> bytes:
 
 
 def _guarded(handler):
+    @functools.wraps(handler)
     def run(modem, request):
         try:
             return handler(modem, request)
@@ -143,8 +145,6 @@ def _guarded(handler):
         except AtError:  # a malformed parameter list (atmodem.params)
             return cme_error(modem, OPERATION_NOT_SUPPORTED)
 
-    run.__name__ = getattr(handler, "__name__", "handler")
-    run.__doc__ = handler.__doc__
     return run
 
 

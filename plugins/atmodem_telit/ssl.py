@@ -21,8 +21,10 @@ Dates are checked at the module's clock (``+CCLK``), through ``atmodem_tls.opens
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import ssl
+import warnings
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -190,25 +192,18 @@ def _delete_data(modem, ssid: int, data_type: int) -> None:
 # ---------------------------------------------------------------- the SSL context
 
 
+@functools.cache
 def _openssl_names() -> dict[int, str]:
-    """OpenSSL's cipher names by IANA id, for every suite this OpenSSL can offer at all."""
+    """OpenSSL's cipher names by IANA id (the low 16 bits of OpenSSL's id), for every suite this
+    OpenSSL can offer at all."""
     probe = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    try:
-        probe.set_ciphers("ALL:COMPLEMENTOFALL:@SECLEVEL=0")
-    except ssl.SSLError:
-        probe.set_ciphers("ALL:@SECLEVEL=0")
+    probe.set_ciphers("ALL:COMPLEMENTOFALL:@SECLEVEL=0")
     return {entry["id"] & 0xFFFF: entry["name"] for entry in probe.get_ciphers()}
-
-
-_NAMES: Optional[dict[int, str]] = None
 
 
 def openssl_cipher(iana_id: int) -> Optional[str]:
     """The OpenSSL name of the suite with this IANA id, or None if this OpenSSL cannot offer it."""
-    global _NAMES
-    if _NAMES is None:
-        _NAMES = _openssl_names()
-    return _NAMES.get(iana_id)
+    return _openssl_names().get(iana_id)
 
 
 def cipher_table(modem) -> dict[int, tuple[int, str]]:
@@ -233,24 +228,22 @@ def client_context(modem, ssid: int) -> ssl.SSLContext:
     config = ssl_config(modem, ssid)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     version = VERSIONS[config.version]
-    context.minimum_version = context.maximum_version = version
-    seclevel = ":@SECLEVEL=0" if version < ssl.TLSVersion.TLSv1_2 else ""
+    with warnings.catch_warnings():   # TLS 1.0 and 1.1 are deprecated in Python, not in the module
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.minimum_version = context.maximum_version = version
+    # The module offers what it was told to, whatever the host's OpenSSL policy thinks of it.
     if config.cipher_suite:
-        name = openssl_cipher(cipher_table(modem)[config.cipher_suite][0])
-        context.set_ciphers(name + (":@SECLEVEL=0" if not seclevel and "NULL" in name else seclevel))
-    elif seclevel:
-        context.set_ciphers("DEFAULT" + seclevel)
+        context.set_ciphers(openssl_cipher(cipher_table(modem)[config.cipher_suite][0]) + ":@SECLEVEL=0")
+    elif version < ssl.TLSVersion.TLSv1_2:
+        context.set_ciphers("DEFAULT:@SECLEVEL=0")
     if config.auth_mode == 0:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     else:
-        trusted = _as_pem(security_data(modem, ssid, CA_CERT))
         try:
-            context.load_verify_locations(cadata=trusted) if trusted else None
-        except (ssl.SSLError, ValueError):
-            trusted = ""
-        if not trusted:
-            raise CmeError(SSL_CERTS_WRONG)
+            context.load_verify_locations(cadata=_as_pem(security_data(modem, ssid, CA_CERT)) or None)
+        except (ssl.SSLError, ValueError, TypeError):   # TypeError: nothing stored
+            raise CmeError(SSL_CERTS_WRONG) from None
         context.check_hostname = bool(config.sni)
         if not openssl.set_verify_time(context, int(modem_time(modem))):
             log.warning("verifying at the host's clock: OpenSSL extensions unavailable")
