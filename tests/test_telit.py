@@ -162,15 +162,29 @@ def store(h: Harness, ssid: int, data_type: int, data: bytes, pem: bool = True) 
 # ---------------------------------------------------------------- §5 PDP context
 
 
-def test_pdp_context_transcript(h):
+def test_pdp_context_transcript():
+    world = World.default()
+    world.cellular.addresses[1] = "212.195.45.65"   # what the guide's network handed out in §5
+    h = boot(world=world)
     replay(h, [
         ('AT+CGDCONT=1,"IP","Access_Point_Name"', ["OK"]),
-        ("AT#SGACT=1,1", ["#SGACT: 10.7.125.7", "OK"]),   # guide §5: 212.195.45.65, §8.2: 10.7.125.7
+        ("AT#SGACT=1,1", ["#SGACT: 212.195.45.65", "OK"]),
         ("AT#SGACT?", ["#SGACT: 1,1", "#SGACT: 2,0", "#SGACT: 3,0", "#SGACT: 4,0", "#SGACT: 5,0", "OK"]),
         ('AT+CGDCONT?', ['+CGDCONT: 1,"IP","Access_Point_Name","0.0.0.0",0,0', "OK"]),
         ("AT#SGACT=1,0", ["OK"]),
         ("AT#SGACT=?", ["#SGACT: (1-5),(0-1)", "OK"]),
     ])
+    h.close()
+
+
+def test_no_coverage_fails_the_activation():
+    world = World.default()
+    world.cellular.coverage = False
+    h = boot(world=world)
+    replay(h, [("AT+CMEE=1", ["OK"]), ('AT+CGDCONT=1,"IP","apn"', ["OK"])])
+    assert h.send(b"AT#SGACT=1,1\r") == b"AT#SGACT=1,1\r" + framed("+CME ERROR: 555")
+    replay(h, [("AT#SGACT?", ["#SGACT: 1,0", "#SGACT: 2,0", "#SGACT: 3,0", "#SGACT: 4,0", "#SGACT: 5,0", "OK"])])
+    h.close()
 
 
 def test_activation_takes_time_and_errors_follow_cmee(h):

@@ -32,6 +32,9 @@ hidden = true
 present = true
 plugged = false
 
+[cellular]
+addresses = { 2 = "37.176.124.199" }
+
 [dns]
 hosts = { "API.example.test" = "127.0.0.10" }
 
@@ -61,6 +64,8 @@ def test_load(tmp_path):
     assert world.latency == 0.005 and world.server_ports == {333: 0}
     assert world.route("127.0.0.9", 443) == ("127.0.0.1", 40443) and world.route("127.0.0.9", 80) == ("127.0.0.9", 80)
     assert world.mac_bytes == bytes.fromhex("5ccf7f000001")
+    assert world.cellular.coverage and (world.cellular.address(1), world.cellular.address(2)) == (
+        "10.7.125.7", "37.176.124.199")
 
 
 @pytest.mark.parametrize("text,message", [
@@ -69,6 +74,7 @@ def test_load(tmp_path):
     ("[[access_point]]\nssid = 'x'\ncolour = 'red'\n", "unknown AccessPoint key"),
     ("[[access_point]]\nssid = 'x'\njoin_outcome = 'maybe'\n", "unknown join_outcome"),
     ("[dns\n", "Expected"),
+    ("[cellular]\nbars = 5\n", "unknown Cellular key"),
     ("[network]\nforward = { '127.0.0.1' = '127.0.0.1:1' }\n", "expected ADDRESS:PORT"),
 ])
 def test_bad_worlds_are_named(tmp_path, text, message):

@@ -1,4 +1,4 @@
-"""The simulated world around a modem: access points, an Ethernet cable, DNS, reachability.
+"""The simulated world around a modem: access points, an Ethernet cable, a cellular network, DNS, reachability.
 
 The world is plain data, loaded from TOML (``atmodem serve --world FILE``) or
 built in Python, plus a small event API (``remove_ap``, ``unplug_cable``,
@@ -36,6 +36,10 @@ TOML layout (every key optional)::
     netmask = "255.255.255.0"
     dns = ["192.168.2.1"]
     mac = "02:08:dc:00:00:01"           # the W5500's own address
+
+    [cellular]
+    coverage = true                     # false: no PDP context activates (Telit #SGACT fails)
+    addresses = { 1 = "212.195.45.65" } # what the network gives context <cid> (default 10.7.125.<6+cid>)
 
     [dns]
     hosts = { "api.example.test" = "127.0.0.10" }   # names (and IP literals) to host addresses
@@ -130,6 +134,21 @@ class Ethernet:
     mac: str = "02:08:dc:00:00:01"
 
 
+@dataclass
+class Cellular:
+    """The mobile network a cellular dialect (Telit) attaches to; its sockets are still the host's."""
+
+    coverage: bool = True
+    addresses: dict[int, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.addresses = {int(cid): address for cid, address in self.addresses.items()}
+
+    def address(self, cid: int) -> str:
+        """The address the network hands PDP context ``cid``."""
+        return self.addresses.get(cid, f"10.7.125.{6 + cid}")
+
+
 @dataclass(frozen=True)
 class WorldEvent:
     kind: str          # ap_removed, ap_restored, rssi_changed, cable_unplugged, cable_plugged, host_mapped,
@@ -145,6 +164,7 @@ DEFAULT_PASSWORD = "atmodem-pass"
 class World:
     access_points: list[AccessPoint] = field(default_factory=list)
     ethernet: Ethernet = field(default_factory=Ethernet)
+    cellular: Cellular = field(default_factory=Cellular)
     hosts: dict[str, str] = field(default_factory=dict)
     dns_fallback: bool = False
     reachable: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
@@ -178,7 +198,7 @@ class World:
 
     @classmethod
     def from_dict(cls, data: dict) -> "World":
-        known = {"modem", "access_point", "ethernet", "dns", "policy", "servers", "network"}
+        known = {"modem", "access_point", "ethernet", "cellular", "dns", "policy", "servers", "network"}
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown world section(s): {', '.join(sorted(unknown))}")
@@ -186,6 +206,7 @@ class World:
         options = dict(
             access_points=[_build(AccessPoint, ap) for ap in data.get("access_point", [])],
             ethernet=_build(Ethernet, data.get("ethernet", {})),
+            cellular=_build(Cellular, data.get("cellular", {})),
             hosts=dict(dns.get("hosts", {})),
             dns_fallback=bool(dns.get("fallback", False)),
             server_ports={int(k): int(v) for k, v in servers.get("ports", {}).items()},

@@ -1,7 +1,7 @@
 """PDP contexts (seed 004 §5): +CGDCONT defines one, #SGACT activates it and reports the address
-the network gave it. The network is simulated: every defined context activates, after
-``ACTIVATION_TIME``, with the address ``10.7.125.<6 + cid>`` (cid 1 gets the guide's 10.7.125.7);
-the sockets themselves are the host's, on 127.0.0.1, as the world allows.
+the network gave it. The network is the world's ``cellular`` section: with coverage, every defined context activates
+after ``ACTIVATION_TIME`` with the address the network hands it (by default ``10.7.125.<6 + cid>``,
+so cid 1 gets the guide's §8.2 value); the sockets themselves are the host's, on 127.0.0.1, as the world allows.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Optional
 from atmodem.params import Params
 
 from atmodem_telit.framing import (ACTIVATION_FAILED, CONTEXT_ALREADY_ACTIVATED, OPERATION_NOT_SUPPORTED, CmeError,
-                                   command, info, ok, ranges)
+                                   cme_error, command, info, ok, ranges)
 
 NAMESPACE = "telit.pdp"
 ACTIVATION_TIME = 0.5      # seconds from AT#SGACT=<cid>,1 to its answer
@@ -138,7 +138,11 @@ def set_sgact(modem, request):
     operation = modem.block()
 
     def activated() -> None:
-        context.address = "10.7.125.%d" % (6 + cid)
+        cellular = modem.world.cellular
+        if not cellular.coverage:
+            operation.finish(cme_error(modem, ACTIVATION_FAILED))
+            return
+        context.address = cellular.address(cid)
         operation.finish(info(modem, b"#SGACT: " + context.address.encode()))
 
     operation.later(ACTIVATION_TIME, activated)
