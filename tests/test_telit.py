@@ -729,6 +729,9 @@ def test_line_syntax(h):
     assert h.send(b"ATX\r") == b"4\r"
     assert h.send(b"ATV1\r") == framed("OK")
     assert h.send(b"ATE\r") == framed("OK")     # ATE is ATE0
+    assert h.send(b'AT #SSLSECCFG2 = 1, 3, 1\r') == framed("OK")   # V.250: spaces are formatting
+    assert h.send(b'AT+CGDCONT=1,"IP","a p n"\r') == framed("OK")    # but not inside a string
+    assert h.send(b"AT+CGDCONT?\r") == framed('+CGDCONT: 1,"IP","a p n","0.0.0.0",0,0', "OK")
 
 
 BAD_COMMANDS = [

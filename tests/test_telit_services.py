@@ -385,7 +385,7 @@ def test_mqtt_client_connection_secured_example(modem, broker, pki, client_ident
     replay(modem, [
         (b"AT#MQDISC=1", OK),
         (b"AT#MQCONN?", lines(b"#MQCONN: 1,0")),
-        (b"AT#MQEN=1,0", OK),             # "AT#MQEN =1,0" in the guide
+        (b"AT#MQEN =1,0", OK),            # as the guide types it: V.250 ignores the space
         (b"AT#MQEN?", lines(b"#MQEN: 1,0", b"#MQEN: 2,0")),
     ])
     session, = broker.sessions

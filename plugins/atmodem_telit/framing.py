@@ -171,6 +171,13 @@ def ranges(*values) -> bytes:
 _BLANKS = b" \t\r\n\0"
 
 
+def _unquoted_spaces_dropped(text: bytes) -> bytes:
+    """V.250 §5.2.1: spaces outside string constants are for formatting only (``AT#MQEN =1,0``)."""
+    parts = text.split(b'"')
+    parts[::2] = [part.replace(b" ", b"") for part in parts[::2]]
+    return b'"'.join(parts)
+
+
 class TelitSyntax(Syntax):
     """CR ends a line; ``at``/``AT`` and command names in any case; no discard after a command."""
 
@@ -183,7 +190,7 @@ class TelitSyntax(Syntax):
         body = line[start:].rstrip(b"\r")
         if len(body) < 2 or body[:2].upper() != b"AT":
             return None
-        rest = body[2:]
+        rest = _unquoted_spaces_dropped(body[2:])
         cut = min((i for i in (rest.find(b"="), rest.find(b"?")) if i >= 0), default=len(rest))
         return table.match(b"AT" + rest[:cut].upper() + rest[cut:] + b"\r\n")
 
