@@ -21,7 +21,6 @@ extension).
 from __future__ import annotations
 
 import base64
-import ssl
 from typing import Optional
 
 from atmodem import AtError, Command, Match, Setting, hookimpl
@@ -31,7 +30,7 @@ from atmodem.profiles import ESP_ATMOD_050, Profile
 from atmodem.responses import OK
 from atmodem.world import AccessPoint, format_mac
 from atmodem_tcpip import SLOTS, DataFormat, links, open_link
-from atmodem_tls import SecureLinks, Verification
+from atmodem_tls import SecureLinks, Verification, as_pem, pem_key
 from atmodem_wifi import (DHCP, DHCP_AP, DHCP_STA, MODE, SCAN_OPTIONS, ScanFormat, apply_mode, query_mode, scan,
                           store_dhcp)
 
@@ -499,7 +498,7 @@ class EspAtSecureLinks(SecureLinks):
         auth, pki, ca = modem.settings.get(SSL_CONF)[index]
         trusted, client = "", None
         if auth in (2, 3):
-            trusted = _as_pem(mfg_value(modem, "client_ca", f"client_ca.{ca}"))
+            trusted = as_pem(mfg_value(modem, "client_ca", f"client_ca.{ca}"))
             if not trusted:
                 raise OSError(f"no client_ca.{ca} for link {index}")
         if auth in (1, 3):
@@ -507,7 +506,7 @@ class EspAtSecureLinks(SecureLinks):
             key = mfg_value(modem, "client_key", f"client_key.{pki}")
             if not cert or not key:
                 raise OSError(f"no client_cert.{pki} / client_key.{pki} for link {index}")
-            client = (_as_pem(cert).encode(), _pem_key(key))
+            client = (as_pem(cert).encode(), pem_key(key))
         return Verification(trusted=trusted, client=client)
 
     def factory(self, modem, host: str, index: int):
@@ -520,24 +519,6 @@ class EspAtSecureLinks(SecureLinks):
             def refuse(network, sock, remote):
                 raise failure
             return refuse
-
-
-def _as_pem(value: Optional[bytes]) -> str:
-    """A certificate as stored (PEM text, or DER bytes) as PEM text; "" if there is none."""
-    if not value:
-        return ""
-    if value.lstrip().startswith(b"-----BEGIN"):
-        return value.decode("latin-1")
-    return ssl.DER_cert_to_PEM_cert(value)
-
-
-def _pem_key(value: bytes) -> bytes:
-    if value.lstrip().startswith(b"-----BEGIN"):
-        return value
-    from cryptography.hazmat.primitives import serialization
-    key = serialization.load_der_private_key(value, password=None)
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
 
 
 # ---------------------------------------------------------------- hooks

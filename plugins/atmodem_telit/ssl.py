@@ -30,8 +30,7 @@ from typing import Optional
 
 from atmodem import Setting
 from atmodem.params import Params
-from atmodem_espat import _as_pem, _pem_key
-from atmodem_tls import _load_client_identity, openssl
+from atmodem_tls import as_pem, load_client_identity, openssl, pem_key
 
 from atmodem_telit.basic import modem_time
 from atmodem_telit.framing import (OPERATION_NOT_ALLOWED, OPERATION_NOT_SUPPORTED, SSL_ALREADY_ACTIVATED,
@@ -241,7 +240,7 @@ def client_context(modem, ssid: int) -> ssl.SSLContext:
         context.verify_mode = ssl.CERT_NONE
     else:
         try:
-            context.load_verify_locations(cadata=_as_pem(security_data(modem, ssid, CA_CERT)) or None)
+            context.load_verify_locations(cadata=as_pem(security_data(modem, ssid, CA_CERT)) or None)
         except (ssl.SSLError, ValueError, TypeError):   # TypeError: nothing stored
             raise CmeError(SSL_CERTS_WRONG) from None
         context.check_hostname = bool(config.sni)
@@ -252,7 +251,7 @@ def client_context(modem, ssid: int) -> ssl.SSLContext:
         if not certificate or not key:
             raise CmeError(SSL_CERTS_WRONG)
         try:
-            _load_client_identity(context, _as_pem(certificate).encode("latin-1"), _pem_key(key))
+            load_client_identity(context, as_pem(certificate).encode("latin-1"), pem_key(key))
         except (OSError, ValueError) as exc:
             log.info("SSId %d: client certificate or key unusable: %s", ssid, exc)
             raise CmeError(SSL_CERTS_WRONG) from None

@@ -295,7 +295,7 @@ class SecureLinks:
         unusable: Optional[OSError] = None
         if checks.client is not None:
             try:
-                _load_client_identity(context, *checks.client)
+                load_client_identity(context, *checks.client)
             except OSError as exc:  # the chip stores anything; the handshake is where it fails
                 unusable = exc
         if buffer < BOOT_DEFAULT:
@@ -328,7 +328,8 @@ class Verification:
     check_dates: bool = True   # False: a chip without a clock, whose TLS stack skips validity dates
 
 
-def _load_client_identity(context: ssl.SSLContext, certificate: bytes, key: bytes) -> None:
+def load_client_identity(context: ssl.SSLContext, certificate: bytes, key: bytes) -> None:
+    """Present ``certificate`` and ``key`` (PEM) when a server asks; OSError if they are unusable."""
     # The ssl module reads a certificate chain only from files; they live as long as this call.
     with tempfile.TemporaryDirectory(prefix="atmodem-client-") as folder:
         cert_file, key_file = Path(folder) / "cert.pem", Path(folder) / "key.pem"
@@ -338,6 +339,25 @@ def _load_client_identity(context: ssl.SSLContext, certificate: bytes, key: byte
             context.load_cert_chain(cert_file, key_file)
         except (ssl.SSLError, ValueError) as exc:
             raise OSError(f"unusable client certificate or key: {exc}") from None
+
+
+def as_pem(value: Optional[bytes]) -> str:
+    """A certificate as stored (PEM text, or DER bytes) as PEM text; "" if there is none."""
+    if not value:
+        return ""
+    if value.lstrip().startswith(b"-----BEGIN"):
+        return value.decode("latin-1")
+    return ssl.DER_cert_to_PEM_cert(value)
+
+
+def pem_key(value: bytes) -> bytes:
+    """A private key as stored (PEM, or PKCS#8/traditional DER) as PEM."""
+    if value.lstrip().startswith(b"-----BEGIN"):
+        return value
+    from cryptography.hazmat.primitives import serialization
+    key = serialization.load_der_private_key(value, password=None)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
 
 
 # ---------------------------------------------------------------- AT+CIPSSLSIZE
