@@ -15,7 +15,7 @@ PROMPT = b"> "
 SSID, PASSPHRASE = b"atmodem-lab", b"atmodem-pass"
 HOST = "tls.test"            # what D0 looks up; the world maps it to 127.0.0.1
 TLS_PORT = 443               # what the firmware dials; the world forwards it to the test server
-PG_USAGE = b"PG=0,<0 root CA|1 certificate|2 key>,<length> CR <data>"
+PG_USAGE = b"PG=0,<0 root CA|1 certificate|2 key>,<length>,<data>"
 
 
 def ok(data: bytes = b"") -> bytes:
@@ -81,9 +81,10 @@ def serve(h, pki, *, certificate=None, client_ca=False) -> EchoServer:
     return server
 
 
-def program(h, kind: int, data: bytes) -> bytes:
-    """PG the way Zephyr's driver does: header, CR, then the bytes."""
-    h.modem.feed(b"PG=0,%d,%d\r" % (kind, len(data)) + data)
+def program(h, kind: int, data: bytes, separator: bytes = b",") -> bytes:
+    """PG as seed 002 writes it (``PG=0,<kind>,<length>,<data>``), or with ``separator=b"\\r"`` as
+    Zephyr's driver sends it."""
+    h.modem.feed(b"PG=0,%d,%d" % (kind, len(data)) + separator + data)
     h.settle()
     return h.take()
 
@@ -161,9 +162,13 @@ def test_certificate_programming_example_and_the_one_time_rule(pki, tmp_path):
         assert program(h, 2, key + b"\0") == error(b"Certificate set already programmed", PG_USAGE)
         # One-time programmable: a reset keeps the set; the next set is still blank.
         assert h.send(b"ZR\r") == b"\r\n" + PROMPT
-        assert program(h, 1, certificate) == ok(b"Match")
+        assert program(h, 1, certificate, b"\r") == ok(b"Match")
         assert h.send(b"PF=1,0\r") == ok()                                   # Zephyr's spelling
-        assert program(h, 1, certificate) == ok()
+        assert program(h, 1, certificate, b"\r") == ok()
+        # The seed's form one byte at a time, with CR LF line ends inside the PEM: all of it is data.
+        crlf = key.replace(b"\n", b"\r\n")
+        assert h.type(b"PG=0,2,%d," % len(crlf) + crlf) == ok()
+        assert program(h, 2, crlf, b"\r") == ok(b"Match")
     finally:
         h.close()
 

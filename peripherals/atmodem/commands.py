@@ -174,6 +174,10 @@ class Syntax:
     terminator = b"\n"               # the byte that completes a line
     error = ERROR                     # a line nothing takes, an over-long line, a failed plugin
     discard_after_command = True      # spec §1.7: input waiting when a command ends is eaten up to 'A'
+    # For a dialect whose data may follow a command on the same line (eS-WiFi's
+    # ``PG=0,0,<length>,<data>``): ``ends_early(line_so_far)`` gives the length of a complete
+    # line without terminator, or None. Asked after every chunk of a line, so None when unused.
+    ends_early: Optional[Callable[[bytes], Optional[int]]] = None
 
     def request(self, table: "CommandTable", line: bytes) -> Optional[Request]:
         """The command a complete line asks for, or None."""

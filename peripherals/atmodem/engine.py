@@ -337,8 +337,10 @@ class Modem:
             self._pumping = False
 
     def _assemble(self, limit: Optional[int] = None) -> Optional[bytes]:
-        """Move bytes from the FIFO into the line buffer; return the line once LF arrives."""
+        """Move bytes from the FIFO into the line buffer; return the line once the terminator
+        arrives (or the syntax says a line without one is complete)."""
         rx, line, capacity, terminator = self._rx, self._line, self.profile.line_buffer, self.syntax.terminator
+        ends_early = self.syntax.ends_early
         stop = len(rx) if limit is None else min(limit, len(rx))
         pos = 0
         try:
@@ -355,11 +357,17 @@ class Modem:
                 if lf >= 0:
                     end = lf + 1
                 chunk = bytes(rx[pos:end])
-                pos = end
                 line += chunk
+                length = ends_early(line) if ends_early is not None and lf < 0 else None
+                if length is not None:
+                    # the rest of the chunk is data that follows the command, not part of its line
+                    chunk = chunk[:len(chunk) - (len(line) - length)]
+                    del line[length:]
+                    end = pos + len(chunk)
+                pos = end
                 if self.echo:
                     self.write(chunk)
-                if lf >= 0:
+                if lf >= 0 or length is not None:
                     complete = bytes(line)
                     self.line_image[:len(complete)] = complete
                     line.clear()

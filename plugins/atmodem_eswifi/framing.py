@@ -16,6 +16,7 @@ No seed says; these come from the module's vendor and the drivers that talk to i
 
 from __future__ import annotations
 
+import re
 from typing import Callable
 
 from atmodem import AtError, Command, Form, Match, Syntax
@@ -85,6 +86,11 @@ class EsWifiSyntax(Syntax):
     error = failure(UNKNOWN_ERROR)
     discard_after_command = False
 
+    def ends_early(self, line: bytes):
+        # Seed 002 writes the certificate right after the length: PG=0,0,<length>,<data>.
+        match = _DATA_AFTER_COMMA.match(line)
+        return match.end() if match else None
+
     def request(self, table, line: bytes):
         body = _body(line)
         if len(body) < 2:
@@ -96,10 +102,13 @@ class EsWifiSyntax(Syntax):
         return b"\r\n" + PROMPT if not _body(line) else failure(b"Command not found")
 
 
+_DATA_AFTER_COMMA = re.compile(rb"[\n\0]*PG=\d+,\d+,\d+,")
+
+
 def _body(line: bytes) -> bytes:
     # What hosts leave before a command: the LF of a CR LF ending, and the NUL that Zephyr's
     # driver sends after S3 and PG data (it writes the data length plus one byte).
-    return line[:-1].lstrip(b"\n\0")
+    return line.removesuffix(b"\r").lstrip(b"\n\0")
 
 
 def number_in(args: bytes, allowed: range) -> int:

@@ -5,8 +5,8 @@ Commands act on the socket ``P0`` chose. Links are real TCP connections (``atmod
 ``P1=3`` they are the TLS plugin's ``TlsLink`` set up from the active certificate set (seed 002):
 
 * ``PF=<set>`` chooses one of three certificate sets, for the next TLS connection and for ``PG``.
-* ``PG=0,<kind>,<length>`` CR, then ``length`` bytes, programs the set's root CA (0), certificate
-  (1) or key (2), the way Zephyr's ``eswifi`` driver sends them. The sets are one-time
+* ``PG=0,<kind>,<length>`` CR (Zephyr's ``eswifi`` driver) or ``,`` (seed 002), then ``length``
+  bytes, programs the set's root CA (0), certificate (1) or key (2). The sets are one-time
   programmable (seed): a written entry takes the same bytes again (answer ``Match``) and nothing
   else (an error). They live in flash of their own that nothing erases.
 * ``P9`` is the verification: 0 none; 1 the set's root CA if one is programmed, else none; 2 the
@@ -49,7 +49,7 @@ PROGRAMMED = Setting(NAMESPACE, "certificate_sets", default={}, region="otp")
 CONNECT_FAILED = b"Connection failed"
 P6_USAGE = b"P6=<0|1>"
 S3_USAGE = b"S3=<length 1-1460> CR <data>"
-PG_USAGE = b"PG=0,<0 root CA|1 certificate|2 key>,<length> CR <data>"
+PG_USAGE = b"PG=0,<0 root CA|1 certificate|2 key>,<length>,<data>"
 
 
 class Socket:
@@ -243,6 +243,8 @@ def program_certificate(modem, request):
     kind = p.number()
     p.comma()
     length = p.number()
+    if not p.at_end():   # seed 002's form: the data follows a comma instead of the CR
+        p.comma()
     p.end()
     if kind not in (ROOT_CA, CERTIFICATE, KEY) or not 0 < length <= CERTIFICATE_MAX:
         raise AtError()
