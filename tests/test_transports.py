@@ -94,6 +94,23 @@ def test_listen_one_byte_at_a_time(serve):
         run_conversation(wire)
 
 
+@pytest.mark.parametrize("profile,greeting,line,answer", [
+    ("esp-at-2", b"\r\nready\r\n", b"AT+CIPSTATE?\r\n", b"AT+CIPSTATE?\r\n\r\nOK\r\n"),
+    ("telit", b"", b"at#sslen?\r", b"at#sslen?\r\r\n#SSLEN: 1,0\r\n#SSLEN: 2,0\r\n#SSLEN: 3,0\r\n"
+                                        b"#SSLEN: 4,0\r\n#SSLEN: 5,0\r\n#SSLEN: 6,0\r\n\r\nOK\r\n"),
+    ("eswifi", b"\r\n> ", b"CS\r", b"\r\n0\r\nOK\r\n> "),
+])
+def test_serve_runs_every_dialect(serve, profile, greeting, line, answer):
+    modem = serve("--listen", "tcp:127.0.0.1:0", "--profile", profile)
+    assert modem.profile == profile
+    with connect(modem.port) as sock:
+        wire = socket_wire(sock)
+        assert wire.read_exactly(len(greeting), timeout=BOOT + 2) == greeting
+        modem.wait_booted()  # a dialect with no greeting says nothing when it is ready
+        wire.transact(line, answer)
+        assert wire.quiet() == b""
+
+
 def test_listen_reconnect_keeps_the_modem_state(serve):
     modem = serve("--listen", "tcp:127.0.0.1:0")
     modem.wait_booted()
