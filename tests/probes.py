@@ -112,5 +112,5 @@ class Override:
 
     @hookimpl
     def atmodem_before_command(self, line, request):
-        self.seen.append((line, request.command.label if request else None))
+        self.seen.append((line, "AT" + request.command.name if request else None))
         return self.answer if line == self.line else None

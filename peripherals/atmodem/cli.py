@@ -210,7 +210,7 @@ def _list_plugins(args) -> None:
         print(f"  {plugin.name}  [{plugin.distribution} {plugin.version}, module {plugin.module.__name__}]")
         for entry in chosen.commands_of(plugin.name):
             note = f"  (overrides {', '.join(entry.overrides)})" if entry.overrides else ""
-            print(f"      {entry.command.label:<18} {entry.command.summary}{note}")
+            print(f"      {chosen.syntax.label(entry.command):<18} {entry.command.summary}{note}")
 
 
 def main(argv=None) -> int:

@@ -70,10 +70,6 @@ class Command:
     fallback: Optional[Handler] = None
     summary: str = field(default="", compare=False)
 
-    @property
-    def label(self) -> str:
-        return "AT" + self.name
-
     def handler(self, form: Form) -> Optional[Handler]:
         return getattr(self, form.value, None) or self.fallback
 
@@ -188,6 +184,10 @@ class Syntax:
     def unmatched(self, line: bytes) -> bytes:
         """The answer to a line ``request`` found no command for."""
         return self.error
+
+    def label(self, command: Command) -> str:
+        """How a host types the command's name (listings, transcripts)."""
+        return "AT" + command.name
 
 
 def _request(line: bytes, command: Command, after: int, end: int) -> Request:

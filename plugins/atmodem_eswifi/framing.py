@@ -97,6 +97,9 @@ class EsWifiSyntax(Syntax):
             return None
         return table.match(b"AT" + body + b"\r\n")
 
+    def label(self, command) -> str:
+        return command.name
+
     def unmatched(self, line: bytes) -> bytes:
         # An empty line only brings the prompt back (assumed: no source shows one).
         return b"\r\n" + PROMPT if not _body(line) else failure(b"Command not found")
