@@ -177,6 +177,27 @@ def test_pdp_context_transcript():
     h.close()
 
 
+def test_socket_configuration(h):
+    """#SCFG, read in seed 004 §8.2 and §9.1: its defaults, a change, its ranges, bad values."""
+    defaults = ["#SCFG: %d,%d,300,90,600,50" % (conn_id, 1 if conn_id <= 3 else 2) for conn_id in range(1, 7)]
+    replay(h, [
+        ("AT#SCFG?", [*defaults, "OK"]),
+        ("AT#SCFG=4,1,512,30,100,10", ["OK"]),
+        ("AT#SCFG?", [*defaults[:3], "#SCFG: 4,1,512,30,100,10", *defaults[4:], "OK"]),
+        ("AT#SCFG=?", ["#SCFG: (1-6),(0-5),(0-1500),(0-65535),(10-1200),(0-255)", "OK"]),
+        ("AT+CMEE=1", ["OK"]),
+        ("AT#SCFG=7,1,300,90,600,50", ["+CME ERROR: 4"]),
+        ("AT#SCFG=1,6,300,90,600,50", ["+CME ERROR: 4"]),
+        ("AT#SCFG=1,1,1501,90,600,50", ["+CME ERROR: 4"]),
+        ("AT#SCFG=1,1,300,90,9,50", ["+CME ERROR: 4"]),
+        ("AT#SCFG=1,1,300,90,600,256", ["+CME ERROR: 4"]),
+        ("AT#SCFG=1,1,300,90,600", ["+CME ERROR: 4"]),
+        ("AT#SCFG=1,1,300,90,600,50,1", ["+CME ERROR: 4"]),
+        ("AT#SCFG=1,x,300,90,600,50", ["+CME ERROR: 4"]),
+        ("AT#SCFG?", [*defaults[:3], "#SCFG: 4,1,512,30,100,10", *defaults[4:], "OK"]),
+    ])
+
+
 def test_no_coverage_fails_the_activation():
     world = World.default()
     world.cellular.coverage = False
@@ -457,7 +478,8 @@ def arrival(h: Harness, received: queue.Queue) -> bytes:
 
 def test_command_mode(servers):
     """Guide §7.4.2: #SSLSEND, #SSLRECV with TIMEOUT, then the server's answer in two reads.
-    (The guide types #SSLRCV once for #SSLRECV.)"""
+    The guide types AT#SSLRCV and prints #SSLRCV: here (and in §7.1.2.2), but #SSLRECV in §3's
+    command list, §7.1.2.2's syntax and §7.4.3-7.4.4: a misprint; the module knows no #SSLRCV."""
     go = threading.Event()
 
     def script(peer):
@@ -474,6 +496,7 @@ def test_command_mode(servers):
         replay(h, [
             ('AT#SSLD=1,443,"%s",0,1' % GUIDE_SERVER, ["OK"]),
             ("AT#SSLS=1", ["#SSLS: 1,2,3", "OK"]),
+            ("AT#SSLRCV=1,15", ["ERROR"]),            # the misprint as typed
         ])
         assert h.send(b"AT#SSLSEND=1\r") == b"AT#SSLSEND=1\r\r\n> "
         request = b"Send this string to the SSL server!"
@@ -542,6 +565,7 @@ def test_sslsring_mode_1(servers):
         assert h.wait_for(b"SSLSRING: 1,400\r\n") == framed("OK") + b"\r\nSSLSRING: 1,400\r\n"
         assert h.send(b"AT#SSLRECV=1,300\r") == (framed("#SSLRECV: 300", answer[:300].decode("latin-1"), "OK") +
                                                   b"\r\nSSLSRING: 1,100\r\n")
+        h.pump(lambda: h.modem.runtime["telit.sockets"].get(1).link.peer_closed)   # the server has left
         assert h.send(b"AT#SSLRECV=1,100\r") == (framed("#SSLRECV: 100", answer[300:].decode("latin-1"), "OK") +
                                                   framed("NO CARRIER"))
         replay(h, [("AT#SSLS=1", ["#SSLS: 1,1", "OK"]), ("AT#SSLRECV=1,10", ["ERROR"])])

@@ -307,6 +307,14 @@ PDP = [
     (b"AT#SGACT=1,1", lines(b"#SGACT: 10.7.125.7")),
 ]
 
+# §8.2 and §9.1 check the socket configuration (the defaults) between the two PDP commands.
+PDP_WITH_SCFG = [
+    PDP[0],
+    (b"AT#SCFG?", lines(b"#SCFG: 1,1,300,90,600,50", b"#SCFG: 2,1,300,90,600,50", b"#SCFG: 3,1,300,90,600,50",
+                        b"#SCFG: 4,2,300,90,600,50", b"#SCFG: 5,2,300,90,600,50", b"#SCFG: 6,2,300,90,600,50")),
+    PDP[1],
+]
+
 
 # ---------------------------------------------------------------- §8.2 HTTPS
 
@@ -314,7 +322,7 @@ PDP = [
 def test_http_get_example(modem, web, pki):
     """Seed §8.2, HTTP GET over SSL: configure SSId 1, hand SSL from the socket service to HTTP,
     GET "/", read the #HTTPRING URC and the page."""
-    replay(modem, PDP + [
+    replay(modem, PDP_WITH_SCFG + [
         (b"AT#SSLEN=1,1", OK),            # the guide has AT#SSELEN here, a typo for #SSLEN
         (b"AT#SSLSECCFG=1,0,1,1", OK),
     ])
@@ -337,7 +345,7 @@ def test_http_get_example(modem, web, pki):
 def test_ftpopen_ftpget_example(modem, ftps, pki):
     """Seed §9.1: SSL moves from the socket service and HTTP to FTP, #FTPOPEN upgrades the control
     connection with AUTH TLS before logging in, #FTPGET's data connection is TLS too."""
-    replay(modem, PDP + [
+    replay(modem, PDP_WITH_SCFG + [
         (b"AT#SSLEN=1,1", OK),
         (b"AT#SSLSECCFG=1,0,1,1", OK),
     ])

@@ -1,5 +1,6 @@
 """PDP contexts (seed 004 §5): +CGDCONT defines one, #SGACT activates it and reports the address
-the network gave it. The network is the world's ``cellular`` section: with coverage, every defined context activates
+the network gave it; #SCFG binds the IP Easy sockets to contexts (seed 004 §8.2 and §9.1 read its
+defaults: sockets 1-3 on context 1, 4-6 on context 2, 300,90,600,50). The network is the world's ``cellular`` section: with coverage, every defined context activates
 after ``ACTIVATION_TIME`` with the address the network hands it (by default ``10.7.125.<6 + cid>``,
 so cid 1 gets the guide's §8.2 value); the sockets themselves are the host's, on 127.0.0.1, as the world allows.
 """
@@ -18,6 +19,15 @@ NAMESPACE = "telit.pdp"
 ACTIVATION_TIME = 0.5      # seconds from AT#SGACT=<cid>,1 to its answer
 PDP_TYPES = (b"IP", b"IPV6", b"IPV4V6")
 APN_MAX = 100
+
+# #SCFG: <connId>,<cid>,<pktSz>,<maxTo>,<connTo>,<txTo>. Defaults from seed 004 §8.2; ranges from
+# Telit's AT references (<cid> 0-5, <connTo> 10-1200 in 100 ms units, <txTo> 0-255).
+SCFG_SOCKETS = range(1, 7)
+SCFG_RANGES = (range(0, 6), range(0, 1501), range(0, 65536), range(10, 1201), range(0, 256))
+
+
+def _scfg_default(conn_id: int) -> tuple[int, ...]:
+    return (1 if conn_id <= 3 else 2, 300, 90, 600, 50)
 
 
 @dataclass
@@ -38,6 +48,7 @@ class Contexts:
     def __init__(self, modem):
         self.modem = modem
         self.by_cid: dict[int, Context] = {}
+        self.sockets = {conn_id: _scfg_default(conn_id) for conn_id in SCFG_SOCKETS}   # #SCFG
 
     def get(self, cid: int) -> Optional[Context]:
         return self.by_cid.get(cid)
@@ -158,8 +169,36 @@ def test_sgact(modem, request):
     return info(modem, b"#SGACT: " + ranges(cids(modem), range(0, 2)))
 
 
+# ---------------------------------------------------------------- #SCFG
+
+
+def set_scfg(modem, request):
+    p = Params(request.args)
+    conn_id = p.number()
+    values = []
+    for _ in SCFG_RANGES:
+        p.comma()
+        values.append(p.number())
+    p.end()
+    if conn_id not in SCFG_SOCKETS or any(v not in valid for v, valid in zip(values, SCFG_RANGES)):
+        raise CmeError(OPERATION_NOT_SUPPORTED)
+    contexts(modem).sockets[conn_id] = tuple(values)
+    return ok(modem)
+
+
+def query_scfg(modem, request):
+    table = contexts(modem).sockets
+    return info(modem, *(b"#SCFG: %d," % conn_id + b",".join(b"%d" % v for v in table[conn_id])
+                         for conn_id in SCFG_SOCKETS))
+
+
+def test_scfg(modem, request):
+    return info(modem, b"#SCFG: " + ranges(SCFG_SOCKETS, *SCFG_RANGES))
+
+
 def commands():
     return [
         command("+CGDCONT", query=query_cgdcont, set=set_cgdcont, test=test_cgdcont, summary="define PDP context"),
         command("#SGACT", query=query_sgact, set=set_sgact, test=test_sgact, summary="activate PDP context"),
+        command("#SCFG", query=query_scfg, set=set_scfg, test=test_scfg, summary="socket configuration"),
     ]
