@@ -1,4 +1,5 @@
 import os
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -92,3 +93,21 @@ def cli_env(extra_path=None):
     if extra_path:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(extra_path), env.get("PYTHONPATH")]))
     return env
+
+
+@pytest.fixture
+def mutual(tmp_path):
+    """A TLS echo server on 127.0.0.1 that requires a client certificate from the lab CA; the lab
+    PKI, a client certificate it issued, and an SNTP server for the modem's clock."""
+    from atmodem.lab import EchoServer, LabPki, SntpServer, server_context
+    from atmodem.lab.pki import VALID_FROM, VALID_UNTIL, issue
+    pki = LabPki(tmp_path / "pki")
+    context = server_context(pki.server("tls.test"), tmp_path)
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_verify_locations(cafile=str(pki.ca_file))
+    server = EchoServer(context, greeting=b"hello")
+    client = issue("atmodem client", pki.root, ca=False, start=VALID_FROM, end=VALID_UNTIL)
+    sntp = SntpServer()
+    yield pki, server, client, sntp
+    server.close()
+    sntp.close()

@@ -2,7 +2,6 @@
 and the answers in the shapes LwESP's parser takes (spec §10.3, §12.2)."""
 
 import re
-import ssl
 
 import pytest
 
@@ -172,23 +171,6 @@ class TestSslConfig:
         h.send(b"ATE0\r\n")
         assert h.send(b"AT+CIPSSLCCONF=2\r\n") == OK
         assert h.send(b"AT+CIPSSLCCONF?\r\n") == b"+CIPSSLCCONF:2,0,0\r\n" + OK
-
-
-@pytest.fixture
-def mutual(tmp_path):
-    """A TLS server on 127.0.0.1 that requires a client certificate from the lab CA, and the lab."""
-    from atmodem.lab import EchoServer, LabPki, SntpServer, server_context
-    from atmodem.lab.pki import VALID_FROM, VALID_UNTIL, issue
-    pki = LabPki(tmp_path / "pki")
-    context = server_context(pki.server("tls.test"), tmp_path)
-    context.verify_mode = ssl.CERT_REQUIRED
-    context.load_verify_locations(cafile=str(pki.ca_file))
-    server = EchoServer(context, greeting=b"hello")
-    client = issue("atmodem client", pki.root, ca=False, start=VALID_FROM, end=VALID_UNTIL)
-    sntp = SntpServer()
-    yield pki, server, client, sntp
-    server.close()
-    sntp.close()
 
 
 def write_mfg(h, namespace: bytes, key: bytes, value: bytes) -> None:

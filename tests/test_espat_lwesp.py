@@ -10,7 +10,6 @@ LwESP's development options set it. No hardware reset function: the reset starts
 """
 
 import re
-import ssl
 
 import pytest
 
@@ -164,23 +163,6 @@ def test_scan_with_lwesp_options(h):
     assert (ecn, ssid) == (3, DEFAULT_SSID.encode())  # AT ecn 3: WPA2_PSK
     assert parse_mac(entry, pos) == h.world.access_points[0].bssid_bytes
     assert len(entry[8:-3].split(b",")) == 11  # AT+CWLAPOPT mask 0x7FF: all eleven ESP8266 fields
-
-
-@pytest.fixture
-def mutual(tmp_path):
-    """A TLS server on 127.0.0.1 that requires a client certificate from the lab CA, and SNTP."""
-    from atmodem.lab import EchoServer, LabPki, SntpServer, server_context
-    from atmodem.lab.pki import VALID_FROM, VALID_UNTIL, issue
-    pki = LabPki(tmp_path / "pki")
-    context = server_context(pki.server("tls.test"), tmp_path)
-    context.verify_mode = ssl.CERT_REQUIRED
-    context.load_verify_locations(cafile=str(pki.ca_file))
-    server = EchoServer(context, greeting=b"hello")
-    client = issue("atmodem client", pki.root, ca=False, start=VALID_FROM, end=VALID_UNTIL)
-    sntp = SntpServer()
-    yield pki, server, client, sntp
-    server.close()
-    sntp.close()
 
 
 def lwesp_mfg_write(h, namespace: bytes, key: bytes, value: bytes) -> None:

@@ -91,6 +91,26 @@ class RawReader(Protocol):
         """
 
 
+class ExactBytes:
+    """A raw reader for exactly ``length`` bytes (data after a prompt or a length field).
+
+    ``done(data)`` runs on the last byte; it answers and calls ``modem.end_raw()``.
+    """
+
+    def __init__(self, length: int, done: Callable[[bytes], None]):
+        self.missing = length
+        self.data = bytearray()
+        self.done = done
+
+    def take(self, data: bytes) -> int:
+        chunk = data[:self.missing]
+        self.data += chunk
+        self.missing -= len(chunk)
+        if not self.missing:
+            self.done(bytes(self.data))
+        return len(chunk)
+
+
 class Pending:
     """A command that finishes later: from ``modem.block()`` or ``modem.busy()``."""
 

@@ -25,6 +25,7 @@ from typing import Optional
 
 from atmodem import AtError, Command, Match, Setting, hookimpl
 from atmodem.commands import Form
+from atmodem.engine import ExactBytes
 from atmodem.params import Params, number_setting
 from atmodem.profiles import ESP_ATMOD_050, Profile
 from atmodem.responses import OK
@@ -411,27 +412,13 @@ def _write(modem, p: Params, namespace: str, key: str):
     p.end()
     if not 0 < length <= MFG_VALUE_MAX:
         raise AtError()
-    modem.start_raw(_MfgValue(modem, namespace, key, kind, length))
+    def stored(value: bytes) -> None:
+        _store(modem, namespace, key, kind, value)
+        modem.write(OK)
+        modem.end_raw()
+
+    modem.start_raw(ExactBytes(length, stored))
     return OK + b"\r\n>"
-
-
-class _MfgValue:
-    """The bytes of a string or binary value after AT+SYSMFG's ``>``."""
-
-    def __init__(self, modem, namespace: str, key: str, kind: int, length: int):
-        self.modem, self.namespace, self.key, self.kind = modem, namespace, key, kind
-        self.missing = length
-        self.value = bytearray()
-
-    def take(self, data: bytes) -> int:
-        taken = data[:self.missing]
-        self.value += taken
-        self.missing -= len(taken)
-        if not self.missing:
-            _store(self.modem, self.namespace, self.key, self.kind, bytes(self.value))
-            self.modem.write(OK)
-            self.modem.end_raw()
-        return len(taken)
 
 
 # ---------------------------------------------------------------- AT+CIPSSLCCONF / AT+CIPSSLCSNI

@@ -25,6 +25,7 @@ import ipaddress
 from typing import Callable, Optional
 
 from atmodem import AtError, Setting
+from atmodem.engine import ExactBytes
 from atmodem.net import Link
 from atmodem.params import Params
 from atmodem_tls import SecureLinks, Verification
@@ -131,31 +132,15 @@ def programmed(modem, number: int) -> dict[int, bytes]:
     return {int(kind): base64.b64decode(value) for kind, value in entries.items()}
 
 
-class CertificateWriter:
-    """The data after ``PG=0,<kind>,<length>`` CR, and the one-time-programmable rule."""
-
-    def __init__(self, modem, number: int, kind: int, length: int):
-        self.modem, self.number, self.kind = modem, number, kind
-        self.missing = length
-        self.data = bytearray()
-
-    def take(self, data: bytes) -> int:
-        chunk = data[:self.missing]
-        self.data += chunk
-        self.missing -= len(chunk)
-        if not self.missing:
-            self.modem.write(self._program(bytes(self.data)))
-            self.modem.end_raw()
-        return len(chunk)
-
-    def _program(self, value: bytes) -> bytes:
-        existing = programmed(self.modem, self.number).get(self.kind)
-        if existing is not None:
-            return answer(b"Match") if existing == value else failure(b"Certificate set already programmed", PG_USAGE)
-        sets = self.modem.settings.get(PROGRAMMED)
-        sets.setdefault(str(self.number), {})[str(self.kind)] = base64.b64encode(value).decode()
-        self.modem.settings.set(PROGRAMMED, sets, save=True)
-        return answer()
+def program(modem, number: int, kind: int, value: bytes) -> bytes:
+    """Write an entry of a certificate set, under the one-time-programmable rule."""
+    existing = programmed(modem, number).get(kind)
+    if existing is not None:
+        return answer(b"Match") if existing == value else failure(b"Certificate set already programmed", PG_USAGE)
+    sets = modem.settings.get(PROGRAMMED)
+    sets.setdefault(str(number), {})[str(kind)] = base64.b64encode(value).decode()
+    modem.settings.set(PROGRAMMED, sets, save=True)
+    return answer()
 
 
 class CertificateSetLinks(SecureLinks):
@@ -248,7 +233,13 @@ def program_certificate(modem, request):
     p.end()
     if kind not in (ROOT_CA, CERTIFICATE, KEY) or not 0 < length <= CERTIFICATE_MAX:
         raise AtError()
-    modem.start_raw(CertificateWriter(modem, transport(modem).certificate_set, kind, length))
+    number = transport(modem).certificate_set
+
+    def received(value: bytes) -> None:
+        modem.write(program(modem, number, kind, value))
+        modem.end_raw()
+
+    modem.start_raw(ExactBytes(length, received))
     return None
 
 
@@ -328,42 +319,28 @@ def _connect(modem, state: Transport, socket: Socket):
 # ---------------------------------------------------------------- S3
 
 
-class Outgoing:
-    """The bytes after ``S3=<length>`` CR: always all of them, then the answer."""
+def _send_on(modem, socket: Socket, data: bytes) -> None:
+    """The bytes after ``S3=<length>`` CR, all of them taken whatever the socket's state."""
+    link = socket.link
+    if link is None or not link.connected:
+        modem.write(failure(b"Socket not connected", S3_USAGE))
+        modem.end_raw()
+        return
+    work = modem.end_raw(modem.raw_work())
+    timers = transport(modem).timers
+    timeout = timers.later(modem.timing.send_timeout, link.abandon_send)
 
-    def __init__(self, modem, socket: Socket, length: int):
-        self.modem, self.socket = modem, socket
-        self.missing = length
-        self.data = bytearray()
+    def sent(ok: bool) -> None:
+        timers.cancel(timeout)
+        work.finish(answer() if ok else failure(b"Send failed", S3_USAGE))
 
-    def take(self, data: bytes) -> int:
-        chunk = data[:self.missing]
-        self.data += chunk
-        self.missing -= len(chunk)
-        if not self.missing:
-            self._send(bytes(self.data))
-        return len(chunk)
-
-    def _send(self, data: bytes) -> None:
-        modem, link = self.modem, self.socket.link
-        if link is None or not link.connected:
-            modem.write(failure(b"Socket not connected", S3_USAGE))
-            modem.end_raw()
-            return
-        work = modem.end_raw(modem.raw_work())
-        timers = transport(modem).timers
-        timeout = timers.later(modem.timing.send_timeout, link.abandon_send)
-
-        def sent(ok: bool) -> None:
-            timers.cancel(timeout)
-            work.finish(answer() if ok else failure(b"Send failed", S3_USAGE))
-
-        link.send(data, sent)
+    link.send(data, sent)
 
 
 def send(modem, request):
     length = number_in(set_args(request), range(1, PAYLOAD_MAX + 1))
-    modem.start_raw(Outgoing(modem, transport(modem).current, length))
+    socket = transport(modem).current
+    modem.start_raw(ExactBytes(length, lambda data: _send_on(modem, socket, data)))
     return None
 
 
