@@ -134,6 +134,8 @@ class MqttBroker:
         self.pings = 0
         self.disconnects = 0
         self.failures = 0
+        self.server_names: list[Optional[str]] = []    # the SNI of each handshake
+        context.sni_callback = lambda _sock, name, _context: self.server_names.append(name)
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         threading.Thread(target=self._serve, daemon=True).start()
@@ -400,6 +402,145 @@ def test_mqtt_client_connection_secured_example(modem, broker, pki, client_ident
     assert session == {"protocol": b"\x00\x04MQTT\x04", "client_id": "client_id", "user": None, "password": None,
                        "keep_alive": 60, "clean": True, "certificate": "telit-module"}
     modem.pump(lambda: broker.disconnects == 1)
+
+
+def mqtt_module(world, profile: str) -> Harness:
+    """A module of ``profile`` whose network hands out §10.1's address."""
+    world.cellular.addresses[1] = "37.176.124.199"
+    harness = Harness(profile, world=world, ready=False)
+    harness.settle()
+    assert harness.send(b"ATE0\r") == b"ATE0\r\r\nOK\r\n"
+    assert harness.send(CLOCK) == OK
+    return harness
+
+
+MQTT_OPENING = [      # §10.1.1-3 alike up to #MQCFG
+    (b"AT+CMEE=2", OK),
+    (b"AT+CGDCONT?", OK),
+    (b'AT+CGDCONT=1,"IP", "Access_Point_Name"', OK),
+    (b"AT+CGDCONT?", lines(b'+CGDCONT: 1,"IP","Access_Point_Name","0.0.0.0",0,0')),
+    (b"AT#SGACT=1,1", lines(b"#SGACT: 37.176.124.199")),
+    (b"AT#MQEN=1,1", OK),
+]
+
+
+def mqtt_credentials(modem: Harness, pki, client_identity) -> None:
+    """The three #SSLSECDATA uploads of §10.1, in the guide's order: CA, client certificate, key."""
+    replay(modem, [(b"AT#SSLSECCFG=1,0,2", OK)])
+    upload(modem, 1, 1, pki.root.pem)
+    upload(modem, 1, 0, client_identity.pem)
+    upload(modem, 1, 2, key_pem(client_identity.key))
+
+
+@pytest.mark.parametrize("profile", ["telit-me910c1", "telit-me310g1"])
+def test_mqtt_example_on_its_platforms(world, broker, pki, client_identity, profile):
+    """Seed §10.1.1 names platforms ID 30, 37 and 52: the same replay on ID 30 and ID 37; no SNI."""
+    modem = mqtt_module(world, profile)
+    try:
+        replay(modem, MQTT_OPENING + [
+            (b"AT#MQEN?", lines(b"#MQEN: 1,1", b"#MQEN: 2,0")),
+            (b'AT#MQCFG=1,"tls.test",8883,1,1', OK),
+        ])
+        mqtt_credentials(modem, pki, client_identity)
+        replay(modem, [
+            (b"AT#MQCFG2=1,60,1", OK),
+            (b"AT#MQTCFG=1,30", OK),
+            (b'AT#MQCONN=1,"client_id","", ""', OK),
+            (b"AT#MQCONN?", lines(b"#MQCONN: 1,1")),
+            (b"AT#MQDISC=1", OK),
+            (b"AT#MQCONN?", lines(b"#MQCONN: 1,0")),
+            (b"AT#MQEN =1,0", OK),
+            (b"AT#MQEN?", lines(b"#MQEN: 1,0", b"#MQEN: 2,0")),
+        ])
+        assert broker.server_names == [None]
+        assert broker.sessions[0]["certificate"] == "telit-module"
+    finally:
+        modem.close()
+
+
+AWS_EXAMPLES = {
+    # §10.1.2, ID 30: <SSLSRingMode>,<noCarrierMode>,<skipHostMismatch>,<equalizeTx>; SNI and TLS 1.2
+    "telit-me910c1": [
+        (b"AT#SSLCFG=1,1,300,90,100,50,0,0,1,0", OK),
+        (b"AT#SSLCFG?", lines(b"#SSLCFG: 1,1,300,90,100,50,0,0,1,0")),        # not in the guide
+        (b"AT#SSLSECCFG2=1,3,1", OK),
+        (b"AT#SSLSECCFG2?", lines(b"#SSLSECCFG2: 1,3,1,0,0,0")),             # not in the guide
+    ],
+    # §10.1.3, ID 37: ... <connTo>,<Unused1>; SNI, custom CA 1 and preloaded CA 1
+    "telit-me310g1": [
+        (b"AT#SSLCFG=1,1,300,90,100,50,0,0,1,0,0,0", OK),
+        (b"AT#SSLCFG?", lines(b"#SSLCFG: 1,1,300,90,100,50,0,0,1,0,0,0")),    # not in the guide
+        (b"AT#SSLSECCFG2=1,3,1,1,1", OK),
+        (b"AT#SSLSECCFG2?", lines(b"#SSLSECCFG2: 1,3,1,1,1,0")),             # not in the guide
+    ],
+}
+
+
+@pytest.mark.parametrize("profile", sorted(AWS_EXAMPLES))
+def test_mqtt_aws_examples(world, broker, pki, client_identity, profile):
+    """Seed §10.1.2 (ID 30) and §10.1.3 (ID 37): the AWS broker is tls.test here; SNI is on, so the
+    broker is told the name; <skipHostMismatch> 1 would accept a certificate for another name."""
+    modem = mqtt_module(world, profile)
+    try:
+        replay(modem, MQTT_OPENING + [(b'AT#MQCFG=1,"tls.test",8883,1,1', OK)])
+        mqtt_credentials(modem, pki, client_identity)
+        replay(modem, AWS_EXAMPLES[profile] + [
+            (b"AT#MQCFG2=1,60,1", OK),
+            (b"AT#MQTCFG=1,30", OK),
+            (b'AT#MQCONN=1,"client_id","", ""', OK),
+            (b"AT#MQCONN?", lines(b"#MQCONN: 1,1")),
+        ])
+        assert broker.server_names == ["tls.test"]
+        session, = broker.sessions
+        assert (session["client_id"], session["keep_alive"], session["certificate"]) == ("client_id", 60, "telit-module")
+    finally:
+        modem.close()
+
+
+def test_sni_checks_the_name_unless_told_to_skip_the_mismatch(world, broker, pki, client_identity):
+    """ID 30 with SNI: a broker whose certificate is for another name fails the handshake (839),
+    until <skipHostMismatch> is 1; a misfit #SSLCFG or #SSLSECCFG2 is +CME ERROR: 4."""
+    world.map_host("broker.example.test", "127.0.0.1")
+    modem = mqtt_module(world, "telit-me910c1")
+    try:
+        replay(modem, MQTT_OPENING + [(b'AT#MQCFG=1,"broker.example.test",8883,1,1', OK)])
+        mqtt_credentials(modem, pki, client_identity)
+        replay(modem, [
+            (b"AT+CMEE=1", OK),
+            (b"AT#SSLSECCFG=1,0,2,1", cme(4)),                    # no <cert_format> on ID 30 (§6.2.5)
+            (b"AT#SSLSECCFG2=1,3,1,1", cme(4)),                   # <unused_A> is 0
+            (b"AT#SSLSECCFG2=1,3,2", cme(4)),
+            (b"AT#SSLCFG=1,1,300,90,100,50,0,0,2,0", cme(4)),
+            (b"AT#SSLCFG=1,1,300,90,100,50,0,0,1,0,0", cme(4)),   # ID 37's <connTo> is not ID 30's
+            (b"AT#SSLCFG=?", lines(b"#SSLCFG: (1-6),(1-5),(0-1500),(0-65535),(10-5000),(0-255),(0-2),(0),(0-1),(0)")),
+            (b"AT#SSLSECCFG2=?", lines(b"#SSLSECCFG2: (1-6),(0-3),(0,1),(0),(0),(0)")),
+            (b"AT#SSLSECCFG2=1,3,1", OK),
+            (b'AT#MQCONN=1,"client_id","",""', cme(839)),
+            (b"AT#SSLCFG=1,1,300,90,100,50,0,0,1,0", OK),
+            (b'AT#MQCONN=1,"client_id","",""', OK),
+        ])
+        assert broker.server_names == ["broker.example.test", "broker.example.test"]
+        assert len(broker.sessions) == 1
+    finally:
+        modem.close()
+
+
+def test_id_37_version_range(world):
+    modem = mqtt_module(world, "telit-me310g1")
+    try:
+        replay(modem, [
+            (b"AT+CMEE=1", OK),
+            (b"AT#MQEN=1,1", OK),
+            (b'AT#MQCFG=1,"tls.test",8883,1,1', OK),
+            (b"AT#SSLSECCFG2=?", lines(b"#SSLSECCFG2: (1-6),(0-3),(0,1),(0,1),(0,1),(0-3)")),
+            (b"AT#SSLSECCFG2=1,2,1,1,1,3", cme(4)),               # <MinVersion> above <version>
+            (b"AT#SSLSECCFG2=1,3,1,1,1,2", OK),
+            (b"AT#SSLSECCFG2?", lines(b"#SSLSECCFG2: 1,3,1,1,1,2")),
+            (b"AT#SSLSECCFG2=1,3,1,2", cme(4)),
+            (b"AT#SSLCFG=?", lines(b"#SSLCFG: (1-6),(1-5),(0-1500),(0-65535),(10-5000),(0-255),(0-2),(0),(0-1),(0),(0),(0)")),
+        ])
+    finally:
+        modem.close()
 
 
 # ---------------------------------------------------------------- rules and failures

@@ -55,10 +55,12 @@ VERSIONS = {
     3: ssl.TLSVersion.TLSv1_2,
 }
 
-# #SSLCFG: fields after <SSId>, with their ranges (seed 004 §6.8.2's test response) and defaults
-# (§6.8.3's read response: 1,1,300,90,100,50,0,0,0,0).
-SSLCFG_FIELDS = ("cid", "packet_size", "idle_timeout", "default_timeout", "tx_timeout", "ring_mode",
-                 "no_carrier_mode", "unused")
+# #SSLCFG: the fields every family has after <SSId> (seed 004 §6.7), with defaults from §6.8.3's read
+# response (1,1,300,90,100,50,0,0,0,0). The optional ones after them differ by family: the profile's
+# ``sslcfg_tail`` names them with the values the model takes, ``sslcfg_shown`` is how many values
+# the read form shows after <SSId> (zeros pad it).
+SSLCFG_FIELDS = ("cid", "packet_size", "idle_timeout", "default_timeout", "tx_timeout", "ring_mode")
+SSLCFG_REQUIRED = 5     # <cid> to <txTo>
 
 
 @dataclass
@@ -78,7 +80,13 @@ class SslConfig:
     tx_timeout: int = 50              # 100 ms units: online data waits this long for a full packet (0: no)
     ring_mode: int = 0                # SSLSRING: 0 off, 1 length, 2 length and data
     no_carrier_mode: int = 0
+    skip_host_mismatch: int = 0       # ID 30, 37: 1 sends SNI but accepts a certificate for another name
+    equalize_tx: int = 0
+    connect_timeout: int = 0
     unused: int = 0
+    custom_ca: int = 0                # ID 37 #SSLSECCFG2 masks: recorded; the CA is always #SSLSECDATA's
+    preloaded_ca: int = 0
+    min_version: int = 0              # ID 37: the lowest version accepted (0: exactly <version>)
     ram_data: dict = field(default_factory=dict)   # AT#SSLSECDATA action 3, by data type
 
     @property
@@ -230,6 +238,8 @@ def client_context(modem, ssid: int) -> ssl.SSLContext:
     with warnings.catch_warnings():   # TLS 1.0 and 1.1 are deprecated in Python, not in the module
         warnings.simplefilter("ignore", DeprecationWarning)
         context.minimum_version = context.maximum_version = version
+        if config.min_version:
+            context.minimum_version = VERSIONS[config.min_version]
     # The module offers what it was told to, whatever the host's OpenSSL policy thinks of it.
     if config.cipher_suite:
         context.set_ciphers(openssl_cipher(cipher_table(modem)[config.cipher_suite][0]) + ":@SECLEVEL=0")
@@ -243,7 +253,7 @@ def client_context(modem, ssid: int) -> ssl.SSLContext:
             context.load_verify_locations(cadata=as_pem(security_data(modem, ssid, CA_CERT)) or None)
         except (ssl.SSLError, ValueError, TypeError):   # TypeError: nothing stored
             raise CmeError(SSL_CERTS_WRONG) from None
-        context.check_hostname = bool(config.sni)
+        context.check_hostname = bool(config.sni) and not config.skip_host_mismatch
         if not openssl.set_verify_time(context, int(modem_time(modem))):
             log.warning("verifying at the host's clock: OpenSSL extensions unavailable")
     if config.auth_mode == 2:
@@ -333,7 +343,7 @@ def set_seccfg(modem, request):
     p.comma()
     auth = p.number()
     cert_format = None
-    if not p.at_end():
+    if not p.at_end() and modem.profile.has("cert_format"):
         p.comma()
         cert_format = p.number()
     p.end()
@@ -372,30 +382,40 @@ def set_seccfg2(modem, request):
     ssid = _ssid(modem, p)
     p.comma()
     version = p.number()
-    rest = []
+    given = []
     while not p.at_end():
         p.comma()
-        rest.append(p.number())
+        given.append(p.number())
     p.end()
-    has_sni = modem.profile.has("sni")
-    sni = rest.pop(0) if has_sni and rest else 0
-    if version not in VERSIONS or sni > 1 or len(rest) > (3 if has_sni else 4) or any(rest):
+    tail = modem.profile.constants["seccfg2_tail"]
+    if (version not in VERSIONS or len(given) > len(tail)
+            or any(value not in valid for value, (_name, valid) in zip(given, tail))):
+        raise CmeError(OPERATION_NOT_SUPPORTED)
+    values = {name: value for (name, _valid), value in zip(tail, given + [0] * (len(tail) - len(given))) if name}
+    if values.get("min_version", 0) > version:
         raise CmeError(OPERATION_NOT_SUPPORTED)
     config = _settable(modem, ssid)
     if version == 0 and not ssl.HAS_SSLv3:
         log.warning("SSL 3.0 is not offered by this machine's OpenSSL (%s)", ssl.OPENSSL_VERSION)
         raise CmeError(OPERATION_NOT_SUPPORTED)
-    config.version, config.sni = version, sni
+    config.version = version
+    for name, value in values.items():
+        setattr(config, name, value)
     return ok(modem)
 
 
 def query_seccfg2(modem, request):
-    return _enabled_lines(modem, lambda ssid, c: b"#SSLSECCFG2: %d,%d,%d,0,0,0" % (ssid, c.version, c.sni))
+    tail = modem.profile.constants["seccfg2_tail"]
+
+    def render(ssid, c):
+        return b"#SSLSECCFG2: %d,%d," % (ssid, c.version) + b",".join(
+            b"%d" % (getattr(c, name) if name else 0) for name, _valid in tail)
+    return _enabled_lines(modem, render)
 
 
 def test_seccfg2(modem, request):
-    return info(modem, b"#SSLSECCFG2: " + ranges(ssids(modem), range(0, 4),
-                                                (0, 1) if modem.profile.has("sni") else (0,), (0,), (0,), (0,)))
+    tail = modem.profile.constants["seccfg2_tail"]
+    return info(modem, b"#SSLSECCFG2: " + ranges(ssids(modem), range(0, 4), *(valid for _name, valid in tail)))
 
 
 # ---------------------------------------------------------------- #SSLSECDATA
@@ -523,28 +543,32 @@ def set_sslcfg(modem, request):
     while not p.at_end():
         p.comma()
         values.append(p.number())
-    limits = _sslcfg_ranges(modem)
-    if not 5 <= len(values) <= len(limits) or any(v not in limit for v, limit in zip(values, limits)):
+    names, limits = zip(*_sslcfg_fields(modem))
+    if not SSLCFG_REQUIRED <= len(values) <= len(limits) or any(v not in limit for v, limit in zip(values, limits)):
         raise CmeError(OPERATION_NOT_SUPPORTED)
     config = _settable(modem, ssid)
-    for name, value in zip(SSLCFG_FIELDS, values):
+    for name, value in zip(names, values):
         setattr(config, name, value)
     return ok(modem)
 
 
-def _sslcfg_ranges(modem) -> tuple[range, ...]:
-    return (cids(modem), range(0, 1501), range(0, 65536), range(10, 5001), range(0, 256), range(0, 3),
-            range(0, 1), range(0, 1))
+def _sslcfg_fields(modem) -> tuple[tuple[str, range], ...]:
+    """(field, valid values) of #SSLCFG after <SSId>: the common ones, then the profile's tail."""
+    common = (cids(modem), range(0, 1501), range(0, 65536), range(10, 5001), range(0, 256), range(0, 3))
+    return tuple(zip(SSLCFG_FIELDS, common)) + modem.profile.constants["sslcfg_tail"]
 
 
 def query_sslcfg(modem, request):
+    names = [name for name, _valid in _sslcfg_fields(modem)]
+    padding = modem.profile.constants["sslcfg_shown"] - len(names)
+
     def render(ssid, c):
-        return b"#SSLCFG: %d," % ssid + b",".join(b"%d" % getattr(c, name) for name in SSLCFG_FIELDS) + b",0"
+        return b"#SSLCFG: %d," % ssid + b",".join([b"%d" % getattr(c, name) for name in names] + [b"0"] * padding)
     return _enabled_lines(modem, render)
 
 
 def test_sslcfg(modem, request):
-    return info(modem, b"#SSLCFG: " + ranges(ssids(modem), *_sslcfg_ranges(modem)))
+    return info(modem, b"#SSLCFG: " + ranges(ssids(modem), *(valid for _name, valid in _sslcfg_fields(modem))))
 
 
 def commands():
