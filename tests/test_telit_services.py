@@ -318,6 +318,27 @@ PDP_WITH_SCFG = [
 ]
 
 
+# ---------------------------------------------------------------- §8.1 #SSLD to an HTTPS server
+
+
+def test_ssld_https_example(modem, web, pki):
+    """Seed §8.1: server authentication with the root CA, #SSLD online to port 443, a request, the
+    server's answer, and NO CARRIER when the server closes after it ("www.---" is tls.test)."""
+    replay(modem, PDP + [
+        (b"AT#SSLEN=1,1", OK),
+        (b"AT#SSLSECCFG=1,0,1", OK),
+    ])
+    upload(modem, 1, 1, pki.root.pem)
+    replay(modem, [(b'AT#SSLD=1,443,"tls.test",0,0', b"\r\nCONNECT\r\n")])
+    modem.modem.feed(b"GET / HTTP/1.1\r\nHost: tls.test\r\nConnection: close\r\n\r\n")
+    assert modem.advance(5) == b""         # <txTo> 50: the request leaves after 5 s of silence
+    answer = modem.wait_for(b"NO CARRIER\r\n")
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert answer.endswith(b"\r\n\r\n" + PAGE + b"\r\nNO CARRIER\r\n")
+    replay(modem, [(b"AT#SSLS=1", lines(b"#SSLS: 1,1"))])
+    assert web.handshakes == 1 and web.requests[0].path == "/"
+
+
 # ---------------------------------------------------------------- §8.2 HTTPS
 
 
