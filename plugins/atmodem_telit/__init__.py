@@ -6,10 +6,13 @@ profile ``telit`` models the multi-socket 4G family of the guide's §6.8.2 (LE86
 SNI, PEM or DER security data, NVM or RAM storage. ``telit-he910`` is the single-socket 3G
 HE910 of §6.8.1 and §6.8.3 (``#SSLCFG: (1),(1),...``, TLS 1.0 by default, no SNI). Both share
 the cipher-suite numbering of §6.2.2. Where the issue asks for more than the guide gives the
-family (#SSLFASTD, which the guide reserves for 2G modules), both profiles have it.
+family (#SSLFASTD, which the guide reserves for 2G modules), every profile has it.
+``telit-me910c1`` (ID 30) and ``telit-me310g1`` (ID 37) are the platforms of the MQTT examples
+(§10.1): their #SSLCFG and #SSLSECCFG2 take the longer parameter lists of §6.7.3 and §6.3.3-4,
+#SSLSECCFG has no <cert_format> (§6.2.5), and their cipher numbering is tables 9-10 (§12.1.6-7).
 
 Modules: ``framing`` (line syntax, answers, +CMEE errors), ``basic`` (AT, ATE, ATV, ATS12,
-+CMEE, +CGMM, #PORTCFG, +CCLK), ``pdp`` (+CGDCONT, #SGACT), ``ssl`` (the per-SSId
++CMEE, +CGMM, #PORTCFG, +CCLK), ``pdp`` (+CGDCONT, #SGACT, #SCFG), ``ssl`` (the per-SSId
 configuration, ``client_context`` and ``ssl_claims``), ``sockets`` (#SSLD, #SSLO, #SSLSEND, #SSLSENDEXT, #SSLRECV,
 #SSLH, #SSLS, #SSLFASTD, online mode, SSLSRING). ``services`` is the HTTPS/FTPS/MQTT plugin.
 """

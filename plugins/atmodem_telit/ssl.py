@@ -12,6 +12,9 @@ Versions (``AT#SSLSECCFG2`` ``<version>``): 0 SSL 3.0, 1 TLS 1.0, 2 TLS 1.1, 3 T
 module speaks exactly that version. SSL 3.0 is refused as an unavailable suite is.
 ``<SNI>`` 1 sends the host name and checks the server certificate against it; 0 sends no
 SNI and checks the chain and dates only (OpenSSL cannot check a name it does not send).
+``<skipHostMismatch>`` 1 (ID 30, 37) sends SNI but accepts a certificate for another name. ID 37's
+``<CustomCA>`` and ``<PreloadedCA>`` masks are kept and shown; the model has one CA store, the
+#SSLSECDATA one, and no preloaded roots. ``<MinVersion>`` lets the server pick down to it.
 
 Security data (``AT#SSLSECDATA``) lives in the module's NVM (the ``nvm`` flash region: it
 survives resets), action 3 in RAM (gone at the next boot). Everything else is per boot.
