@@ -332,7 +332,9 @@ def test_ssld_https_example(modem, web, pki):
     replay(modem, [(b'AT#SSLD=1,443,"tls.test",0,0', b"\r\nCONNECT\r\n")])
     modem.modem.feed(b"GET / HTTP/1.1\r\nHost: tls.test\r\nConnection: close\r\n\r\n")
     assert modem.advance(4.9) == b""       # <txTo> 50: the request waits 5 s for a full packet
-    answer = modem.advance(0.1) + modem.wait_for(b"NO CARRIER\r\n")
+    answer = modem.advance(0.1)
+    if not answer.endswith(b"NO CARRIER\r\n"):
+        answer += modem.wait_for(b"NO CARRIER\r\n")
     assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
     assert answer.endswith(b"\r\n\r\n" + PAGE + b"\r\nNO CARRIER\r\n")
     replay(modem, [(b"AT#SSLS=1", lines(b"#SSLS: 1,1"))])
