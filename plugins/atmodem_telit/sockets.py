@@ -34,8 +34,8 @@ from atmodem_telit.framing import (CONTEXT_NOT_OPENED, OPERATION_NOT_SUPPORTED, 
                                    SSL_NOT_CONNECTED, SSL_SOCKET_ERROR, CmeError, command, cme_error, dialect, info,
                                    lines, ok, result)
 from atmodem_telit.pdp import contexts
-from atmodem_telit.ssl import (SizedInput, SslConfig, TextInput, client_context, prompt,
-                               server_name, ssl_config, ssl_store, suite_number)
+from atmodem_telit.ssl import (SslConfig, TextInput, client_context, prompt, server_name, sized_input,
+                               ssl_config, ssl_store, suite_number)
 
 log = logging.getLogger(__name__)
 
@@ -478,7 +478,7 @@ def set_sslsendext(modem, request):
     if not 1 <= size <= SEND_MAX:
         raise CmeError(OPERATION_NOT_SUPPORTED)
     socket = _connected(modem, ssid)
-    modem.start_raw(SizedInput(modem, size, _sender(modem, socket, _seconds(socket, timeout))))
+    modem.start_raw(sized_input(modem, size, _sender(modem, socket, _seconds(socket, timeout))))
     return prompt(modem)
 
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from atmodem import Setting
+from atmodem.engine import ExactBytes
 from atmodem.params import Params
 from atmodem_tls import as_pem, load_client_identity, openssl, pem_key
 
@@ -459,7 +460,7 @@ def set_secdata(modem, request):
     if config.cert_format == PEM:
         modem.start_raw(TextInput(modem, modem.profile.constants["secdata_max"], store))
     else:
-        modem.start_raw(SizedInput(modem, size, store))
+        modem.start_raw(sized_input(modem, size, store))
     return prompt(modem)
 
 
@@ -511,22 +512,9 @@ class TextInput:
             self.modem.write(data)
 
 
-class SizedInput:
+def sized_input(modem, size: int, done) -> ExactBytes:
     """Exactly ``size`` binary bytes after a ``>`` prompt, not echoed; then ``done(data)`` as for ``TextInput``."""
-
-    def __init__(self, modem, size: int, done):
-        self.modem = modem
-        self.missing = size
-        self.done = done
-        self.data = bytearray()
-
-    def take(self, data: bytes) -> int:
-        taken = data[:self.missing]
-        self.data += taken
-        self.missing -= len(taken)
-        if not self.missing:
-            _leave(self.modem, self.done(bytes(self.data)))
-        return len(taken)
+    return ExactBytes(size, lambda data: _leave(modem, done(data)))
 
 
 def _leave(modem, then) -> None:
