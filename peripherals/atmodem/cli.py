@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import re
 import signal
 import sys
@@ -226,6 +227,10 @@ def main(argv=None) -> int:
             return _run(args)
         else:
             asyncio.run(_serve(args))
+    except BrokenPipeError:
+        # A reader that stopped early (atmodem plugins | head): as quiet as any Unix tool.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (LookupError, ValueError, OSError, EmulatorError) as exc:
         print(f"atmodem: {exc}", file=sys.stderr)
         return 2
