@@ -169,6 +169,7 @@ def test_certificate_programming_example_and_the_one_time_rule(pki, tmp_path):
         crlf = key.replace(b"\n", b"\r\n")
         assert h.type(b"PG=0,2,%d," % len(crlf) + crlf) == ok()
         assert program(h, 2, crlf, b"\r") == ok(b"Match")
+        assert program(h, 2, crlf) == ok(b"Match")          # ... and all in one piece
     finally:
         h.close()
 

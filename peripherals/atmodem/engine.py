@@ -378,9 +378,9 @@ class Modem:
                     end = lf + 1
                 chunk = bytes(rx[pos:end])
                 line += chunk
-                length = ends_early(line) if ends_early is not None and lf < 0 else None
+                length = ends_early(line) if ends_early is not None else None
                 if length is not None:
-                    # the rest of the chunk is data that follows the command, not part of its line
+                    # the rest of the chunk (terminator included) is data that follows the command
                     chunk = chunk[:len(chunk) - (len(line) - length)]
                     del line[length:]
                     end = pos + len(chunk)
