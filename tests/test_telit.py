@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import socket
 import ssl
 import threading
 import warnings
@@ -823,6 +824,29 @@ def test_unreachable_server_and_refused_connection():
         assert h.send(b'AT#SSLD=1,443,"nowhere.test",0,1\r') == framed("+CME ERROR: SSL socket error")
         # The world lets the module reach 127.0.0.0/8 only.
         assert h.send(b'AT#SSLD=1,443,"8.8.8.8",0,1\r') == framed("+CME ERROR: SSL socket error")
+    finally:
+        h.close()
+
+
+def test_a_failed_dial_leaves_the_next_dial_alone(peer):
+    """The first dial's timer must not end a later dial on the same SSId: a TLS server slow to
+    answer gets the whole of the second dial's timeout, and that timeout is a handshake error."""
+    h = boot()
+    try:
+        h.send(b'ATE0\rAT+CMEE=1\rAT+CGDCONT=1,"IP","apn"\rAT#SGACT=1,1\rAT#SSLEN=1,1\r')
+        h.take()
+        closed = socket.socket()
+        closed.bind(("127.0.0.1", 0))
+        refused = closed.getsockname()[1]
+        closed.close()
+        assert h.send(b'AT#SSLD=1,%d,"127.0.0.1",0,1\r' % refused) == framed("+CME ERROR: 832")
+        h.modem.feed(b'AT#SSLD=1,%d,"127.0.0.1",0,1,5000\r' % peer.port)   # 500 s to connect
+        server_side = peer.accept()
+        assert h.advance(20.0) == b""                  # well past the first dial's 10 s
+        server_side.settimeout(0.5)
+        assert server_side.recv(5)[:1] == b"\x16"     # the ClientHello, on a connection still open
+        assert h.advance(470.0) == b""
+        assert h.advance(20.0) == framed("+CME ERROR: 839")   # 500 s after the second dial
     finally:
         h.close()
 

@@ -26,6 +26,7 @@ import ssl
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+from atmodem.net import Link
 from atmodem.params import Params
 from atmodem_tls import TlsLink
 
@@ -136,8 +137,16 @@ class SecureSockets:
         for socket in list(self.by_ssid.values()):
             self.drop(socket)
         for attempt in self.dialling.values():
-            attempt.cancel()
+            _abandon(attempt)
         self.dialling.clear()
+
+
+def _abandon(attempt) -> None:
+    """Stop a dial: a connection attempt is cancelled, a link in its handshake closed."""
+    if isinstance(attempt, Link):
+        attempt.close()
+    else:
+        attempt.cancel()
 
 
 def sockets(modem) -> SecureSockets:
@@ -340,24 +349,37 @@ def _dial(modem, ssid: int, host: str, port: int, closure: int, mode: int, timeo
         context = client_context(modem, ssid)
     name = server_name(modem, ssid, host)
     operation = modem.block()
+    own: list = []   # this dial's connection attempt, then its link in the handshake
+
+    def claim(attempt) -> None:
+        own[:] = [attempt]
+        table.dialling[ssid] = attempt
+
+    def release():
+        """This dial's entry in ``dialling``, taken out; a later dial's entry is left alone."""
+        attempt = own.pop() if own else None
+        if attempt is not None and table.dialling.get(ssid) is attempt:
+            del table.dialling[ssid]
+        return attempt
 
     def fail(code: int) -> None:
-        attempt = table.dialling.pop(ssid, None)
+        timer.cancel()
+        attempt = release()
         if attempt is not None:
-            attempt.cancel()
+            _abandon(attempt)
         if not operation.done:
             operation.finish(cme_error(modem, code))
 
     def make(network, sock, remote):
         link = TlsLink(network, sock, remote, context=context, host=name, buffer=TLS_RECORD_BUFFER,
                        fingerprint=None, session=session)
-        table.dialling[ssid] = link
+        claim(link)
         return link
 
     def shaken(link: TlsLink, good: bool) -> None:
         if operation.done:
             return
-        table.dialling.pop(ssid, None)
+        release()
         timer.cancel()
         if not good:
             link.close()
@@ -383,11 +405,11 @@ def _dial(modem, ssid: int, host: str, port: int, closure: int, mode: int, timeo
             fail(SSL_SOCKET_ERROR)
             return
         attempt = modem.network.connect(address, port, connected, factory=make)
-        if attempt is not None and ssid not in table.dialling:
-            table.dialling[ssid] = attempt
+        if attempt is not None and not own:
+            claim(attempt)
 
     def expired() -> None:
-        fail(SSL_HANDSHAKE if isinstance(table.dialling.get(ssid), TlsLink) else SSL_SOCKET_ERROR)
+        fail(SSL_HANDSHAKE if own and isinstance(own[0], TlsLink) else SSL_SOCKET_ERROR)
 
     timer = modem.clock.call_later(timeout, expired)
     modem.network.resolve(host, resolved)
