@@ -34,13 +34,16 @@ class FtpsServer:
     RETR and QUIT, one thread per client; passive data connections are TLS when PROT P was given.
 
     It serves ``files`` to ``user``/``password`` and records the commands it got, so a test can
-    tell that the modem upgraded the control connection before it logged in.
+    tell that the modem upgraded the control connection before it logged in. With ``stall_after``
+    a transfer stops after that many bytes and the server says nothing more until it is closed.
     """
 
     def __init__(self, context: ssl.SSLContext, files: dict[str, bytes], user: str = "user",
-                 password: str = "secret"):
+                 password: str = "secret", stall_after: int | None = None):
         self.context = context
         self.files = files
+        self.stall_after = stall_after
+        self.closed = threading.Event()
         self.user, self.password = user, password
         self.commands: list[str] = []
         self.secured_data = 0
@@ -104,6 +107,10 @@ class FtpsServer:
                     if protected:
                         data = self.context.wrap_socket(data, server_side=True)
                         self.secured_data += 1
+                    if self.stall_after is not None:
+                        data.sendall(body[:self.stall_after])
+                        self.closed.wait()
+                        return
                     data.sendall(body)
                     data.close()
                     control.sendall(b"226 Transfer complete\r\n")
@@ -118,6 +125,7 @@ class FtpsServer:
             control.close()
 
     def close(self) -> None:
+        self.closed.set()
         self.listener.close()
 
 
@@ -649,6 +657,24 @@ def test_ftp_failures(modem, ftps, pki):
         (b"AT#FTPCLOSE", OK),
     ])
     assert "AUTH" not in ftps.commands and ftps.secured_data == 0
+
+
+def test_a_stalled_transfer_ends_in_no_carrier(modem, pki, folder, world):
+    """A server that stops mid-file and never sends 226: after the session's timeout for the
+    control reply and again for the silent data connection, NO CARRIER, and the module is back."""
+    stalled = FtpsServer(server_context(pki.leaf, folder), {"file.txt": FILE}, stall_after=100)
+    world.forward_port("127.0.0.1", 21, "127.0.0.1", stalled.port)
+    try:
+        replay(modem, [(b"AT+CMEE=1", OK)] + PDP + [
+            (b"AT#FTPCFG=100,0,1", OK),   # <tout> in hundreds of ms: 10 s
+            (b'AT#FTPOPEN="tls.test","user","secret",1', OK),
+        ])
+        modem.modem.feed(b'AT#FTPGET="file.txt"\r')
+        assert modem.wait_for(FILE[:100]) == b"\r\nCONNECT\r\n" + FILE[:100]
+        assert modem.advance(60.0) == b"\r\nNO CARRIER\r\n"
+        assert modem.send(b"AT\r") == OK
+    finally:
+        stalled.close()
 
 
 def test_mqtt_failures(modem, pki, folder, world):

@@ -604,7 +604,7 @@ def set_ftpget(modem, request):
     if session.waiting is not None or session.data is not None:
         raise CmeError(FTP_WRONG_STATE)
     operation = modem.block()
-    transfer = {"connect": False, "ended": False, "reply": None}
+    transfer = {"connect": False, "ended": False, "reply": None, "quiet": None}
 
     def fail(code: int) -> None:
         session.abandon()
@@ -643,14 +643,33 @@ def set_ftpget(modem, request):
         if not transfer["connect"]:
             return   # the file follows CONNECT, which waits for the server's 150
         operation.write(drain(link))
-        if link.peer_closed and not transfer["ended"]:
-            link.close()
-            session.data = None
-            transfer["ended"] = True
-            conclude()
+        if link.peer_closed:
+            end_of_data()
+        elif transfer["reply"] is not None:
+            watch_data()
+
+    def end_of_data() -> None:
+        if transfer["ended"]:
+            return
+        if transfer["quiet"] is not None:
+            transfer["quiet"].cancel()
+        if isinstance(session.data, Link):
+            session.data.close()
+        session.data = None
+        transfer["ended"] = True
+        conclude()
+
+    def watch_data() -> None:
+        """The control connection has had its say: a data connection silent for the session's
+        timeout is given up (a stalled server must not hold the module)."""
+        if transfer["quiet"] is not None:
+            transfer["quiet"].cancel()
+        transfer["quiet"] = operation.later(session.timeout, end_of_data)
 
     def completed(code: int, text: bytes) -> None:
         transfer["reply"] = code
+        if not transfer["ended"]:
+            watch_data()
         conclude()
 
     def conclude() -> None:
