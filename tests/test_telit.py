@@ -330,6 +330,11 @@ def test_security_data_store_read_delete(h):
     assert h.send(b"AT#SSLSECDATA=1,1,1,5\r").endswith(b"\r\n> ")
     h.send(b"AB\x08C\x1b")
     replay(h, [("AT#SSLSECDATA=1,2,1", ["#SSLSECDATA: 1,1", *pem.decode().rstrip("\n").split("\n"), "OK"])])
+    # More than the module's 4096 bytes before Ctrl-Z (here 1 MB of noise): ERROR, nothing stored.
+    assert h.send(b"AT#SSLSECDATA=1,1,1,5\r").endswith(b"\r\n> ")
+    h.send(bytes(range(0x20, 0x100)) * 4600)
+    assert h.send(b"\x1a").endswith(framed("ERROR"))
+    replay(h, [("AT#SSLSECDATA=1,2,1", ["#SSLSECDATA: 1,1", *pem.decode().rstrip("\n").split("\n"), "OK"])])
     # DER: exactly <size> bytes, Ctrl-Z and CR among them.
     replay(h, [("AT#SSLSECCFG=1,0,2,0", ["OK"])])
     h.send(b"ATE0\r")

@@ -486,6 +486,7 @@ class TextInput:
         self.limit = limit
         self.done = done
         self.data = bytearray()
+        self.overflow = False   # more than ``limit`` came: kept no further, ERROR at Ctrl-Z
 
     def take(self, data: bytes) -> int:
         for position, byte in enumerate(data):
@@ -494,7 +495,7 @@ class TextInput:
                 then = None
                 if byte == ESC:
                     self.modem.write(ok(self.modem))
-                elif len(self.data) > self.limit:
+                elif self.overflow:
                     self.modem.write(result(self.modem, b"ERROR"))
                 else:
                     then = self.done(bytes(self.data))
@@ -502,8 +503,10 @@ class TextInput:
                 return position + 1
             if byte == BACKSPACE:
                 del self.data[-1:]
-            else:
+            elif len(self.data) < self.limit:
                 self.data.append(byte)
+            else:
+                self.overflow = True
         self._echo(data)
         return len(data)
 
