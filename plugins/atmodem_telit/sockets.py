@@ -26,7 +26,6 @@ import ssl
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from atmodem.net import Link
 from atmodem.params import Params
 from atmodem_tls import TlsLink
 
@@ -137,16 +136,8 @@ class SecureSockets:
         for socket in list(self.by_ssid.values()):
             self.drop(socket)
         for attempt in self.dialling.values():
-            _abandon(attempt)
+            attempt.cancel()
         self.dialling.clear()
-
-
-def _abandon(attempt) -> None:
-    """Stop a dial: a connection attempt is cancelled, a link in its handshake closed."""
-    if isinstance(attempt, Link):
-        attempt.close()
-    else:
-        attempt.cancel()
 
 
 def sockets(modem) -> SecureSockets:
@@ -366,7 +357,7 @@ def _dial(modem, ssid: int, host: str, port: int, closure: int, mode: int, timeo
         timer.cancel()
         attempt = release()
         if attempt is not None:
-            _abandon(attempt)
+            attempt.cancel()
         if not operation.done:
             operation.finish(cme_error(modem, code))
 
