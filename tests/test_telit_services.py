@@ -712,6 +712,18 @@ def test_mqtt_failures(modem, pki, folder, world):
         assert modem.wait_for(OK) == OK
         conn.close()
         modem.pump(lambda: b"1,0" in modem.send(b"AT#MQCONN?\r"))
+        # Connecting again closes what the broker left of the old session on this side.
+        from atmodem_telit.services import services
+        left_over = services(modem.modem).mqtt[1].link
+        modem.modem.feed(b'AT#MQCONN=1,"back","",""\r')
+        modem.pump(lambda: readable(plain))
+        conn, _ = plain.accept()
+        modem.pump(lambda: readable(conn))
+        assert conn.recv(64)[:1] == b"\x10"
+        conn.sendall(b"\x20\x02\x00\x00")
+        assert modem.wait_for(OK) == OK
+        assert left_over.closed
+        conn.close()
     finally:
         for server in (refusing, demanding, plain):
             server.close()

@@ -865,6 +865,7 @@ def set_mqconn(modem, request):
     if context_address(modem, client.cid) is None:
         raise CmeError(CONTEXT_NOT_OPENED)
     context = client_context(modem, number) if client.ssl_enabled else None
+    client.drop()   # what is left of a session the broker ended: its link is still open on this side
     operation = modem.block()
     answer = bytearray()
 
