@@ -19,6 +19,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from atmodem.lab import EchoServer
 from atmodem.lab.pki import issue, key_pem, utc
@@ -690,7 +691,6 @@ def test_server_authentication_at_the_module_clock(servers, pki):
 def test_mutual_tls(servers, pki, pem):
     """Guide §6.8.6.2 against a server that requires a client certificate: the module's
     certificate and key (PEM or DER) get it through; without them the handshake fails cleanly."""
-    from cryptography.hazmat.primitives import serialization
     server = servers(require_client=True)
     h = online(server)
     try:
@@ -736,6 +736,14 @@ def test_mutual_tls_without_key_is_refused_before_dialling(servers, pki):
         store(h, 1, 1, pki.root.pem)
         assert h.send(b'AT#SSLD=1,443,"%s",0,1\r' % GUIDE_SERVER.encode()) == framed("+CME ERROR: 837")
         store(h, 1, 2, b"-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n")
+        assert h.send(b'AT#SSLD=1,443,"%s",0,1\r' % GUIDE_SERVER.encode()) == framed("+CME ERROR: 837")
+        # DER formats: a key with a password the module has no way to give is no key either.
+        replay(h, [("AT#SSLSECCFG=1,0,2,0", ["OK"])])
+        for data_type, data in ((0, pki.client.der), (1, pki.root.der)):
+            store(h, 1, data_type, data, pem=False)
+        encrypted = pki.client.key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                                 serialization.BestAvailableEncryption(b"secret"))
+        store(h, 1, 2, encrypted, pem=False)
         assert h.send(b'AT#SSLD=1,443,"%s",0,1\r' % GUIDE_SERVER.encode()) == framed("+CME ERROR: 837")
         assert server.connections == 0
     finally:

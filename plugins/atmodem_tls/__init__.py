@@ -351,11 +351,15 @@ def as_pem(value: Optional[bytes]) -> str:
 
 
 def pem_key(value: bytes) -> bytes:
-    """A private key as stored (PEM, or PKCS#8/traditional DER) as PEM."""
+    """A private key as stored (PEM, or PKCS#8/traditional DER) as PEM; ValueError if it is neither."""
     if value.lstrip().startswith(b"-----BEGIN"):
         return value
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
-    key = serialization.load_der_private_key(value, password=None)
+    try:
+        key = serialization.load_der_private_key(value, password=None)
+    except (TypeError, UnsupportedAlgorithm) as exc:   # encrypted, or a key type OpenSSL lacks
+        raise ValueError(f"unusable private key: {exc}") from None
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
 
