@@ -45,15 +45,17 @@ class CarriageReturnDialect:
 
     class Syntax(Syntax):
         terminator = b"\r"
-        error = b"\r\nNOPE\r\n"
         discard_after_command = False
+
+        def error(self, modem):
+            return b"\r\nNOPE\r\n"
 
         def request(self, table, line):
             name, sep, args = line.rstrip(b"\r").partition(b"=")
             return table.match(name.upper() + sep + args + b"\r\n") if name[:2].upper() == b"AT" else None
 
-        def unmatched(self, line):
-            return b"" if line == b"\r" else self.error
+        def unmatched(self, modem, line):
+            return b"" if line == b"\r" else self.error(modem)
 
     @hookimpl
     def atmodem_syntax(self, profile):

@@ -28,8 +28,8 @@ class AtError(Exception):
         super().__init__(text)
         self.text = text
 
-    def response(self, syntax: "Syntax") -> bytes:
-        return self.text + syntax.error
+    def response(self, modem) -> bytes:
+        return self.text + modem.syntax.error(modem)
 
 
 class Match(enum.Enum):
@@ -168,7 +168,6 @@ class Syntax:
     """
 
     terminator = b"\n"               # the byte that completes a line
-    error = ERROR                     # a line nothing takes, an over-long line, a failed plugin
     discard_after_command = True      # spec §1.7: input waiting when a command ends is eaten up to 'A'
     # For a dialect whose data may follow a command on the same line (eS-WiFi's
     # ``PG=0,0,<length>,<data>``): ``ends_early(line_so_far)`` gives the length of a complete
@@ -181,9 +180,13 @@ class Syntax:
             return table.match(line)
         return None
 
-    def unmatched(self, line: bytes) -> bytes:
+    def error(self, modem) -> bytes:
+        """The generic failure: an over-long line, a failed plugin, a command's plain ``AtError``."""
+        return ERROR
+
+    def unmatched(self, modem, line: bytes) -> bytes:
         """The answer to a line ``request`` found no command for."""
-        return self.error
+        return self.error(modem)
 
     def label(self, command: Command) -> str:
         """How a host types the command's name (listings, transcripts)."""

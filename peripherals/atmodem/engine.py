@@ -144,7 +144,7 @@ class Pending:
             callback(*args)
         except Exception:
             log.exception("plugin step %r failed", callback)
-            self.finish(self._modem.syntax.error)
+            self.finish(self._modem.syntax.error(self._modem))
 
 
 def _drop(data: bytes) -> None:
@@ -346,7 +346,7 @@ class Modem:
                     except Exception:
                         log.exception("raw reader %r failed", self._raw)
                         self.end_raw()
-                        self.write(self.syntax.error)
+                        self.write(self.syntax.error(self))
                         continue
                     del self._rx[:taken]
                     if not taken and self._mode is Mode.RAW:
@@ -370,7 +370,7 @@ class Modem:
                     # Spec §1.5: the byte that finds the buffer full is dropped unechoed.
                     pos += 1
                     line.clear()
-                    self.write(self.syntax.error)
+                    self.write(self.syntax.error(self))
                     continue
                 end = min(stop, pos + space)
                 lf = rx.find(terminator, pos, end)
@@ -419,19 +419,19 @@ class Modem:
             reply = self.hook.atmodem_before_command(modem=self, line=line, request=request)
             if reply is None:
                 if request is None:
-                    return self.syntax.unmatched(line)
+                    return self.syntax.unmatched(self, line)
                 handler = request.command.handler(request.form)
                 if handler is None:
-                    return self.syntax.error
+                    return self.syntax.error(self)
                 reply = handler(self, request)
             if not isinstance(reply, (bytes, Pending)):
                 raise TypeError(f"handler returned {type(reply).__name__}, not bytes or Pending")
             return reply
         except AtError as exc:
-            return exc.response(self.syntax)
+            return exc.response(self)
         except Exception:
             log.exception("plugin failed on %r", line)
-            return self.syntax.error
+            return self.syntax.error(self)
 
     def _finish(self, op: Pending, data: bytes) -> None:
         if op.done:

@@ -123,7 +123,7 @@ class EspAtError(AtError):
 
 def _tagged(modem, code: int, response: Optional[bytes] = None) -> bytes:
     """An error answer (the dialect's ERROR by default) with the code line just before its ERROR."""
-    error = modem.syntax.error
+    error = modem.syntax.error(modem)
     response = error if response is None else response
     at = response.rfind(error)
     if at < 0:
@@ -156,9 +156,9 @@ def answer_with_codes(modem, line: bytes, request):
     try:
         return handler(modem, request)
     except EspAtError as exc:
-        return _tagged(modem, exc.code, exc.response(modem.syntax))
+        return _tagged(modem, exc.code, exc.response(modem))
     except AtError as exc:
-        return _tagged(modem, _default_code(request), exc.response(modem.syntax))
+        return _tagged(modem, _default_code(request), exc.response(modem))
 
 
 # ---------------------------------------------------------------- housekeeping

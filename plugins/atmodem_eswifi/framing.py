@@ -83,7 +83,6 @@ class EsWifiSyntax(Syntax):
     of ``S3`` and ``PG`` follows its CR at once."""
 
     terminator = b"\r"
-    error = failure(UNKNOWN_ERROR)
     discard_after_command = False
 
     def ends_early(self, line: bytes):
@@ -100,7 +99,10 @@ class EsWifiSyntax(Syntax):
     def label(self, command) -> str:
         return command.name
 
-    def unmatched(self, line: bytes) -> bytes:
+    def error(self, modem) -> bytes:
+        return failure(UNKNOWN_ERROR)
+
+    def unmatched(self, modem, line: bytes) -> bytes:
         # An empty line only brings the prompt back (assumed: no source shows one).
         return b"\r\n" + PROMPT if not _body(line) else failure(b"Command not found")
 

@@ -308,8 +308,8 @@ def _recheck_links(modem) -> None:
 class _ParseFail(AtError):
     """A CIPSTART parameter error after the host: ERROR, then CLOSED (spec §6.3)."""
 
-    def response(self, syntax) -> bytes:
-        return syntax.error + b"CLOSED\r\n"
+    def response(self, modem) -> bytes:
+        return modem.syntax.error(modem) + b"CLOSED\r\n"
 
 
 def _parse_start(modem, args: bytes) -> tuple[int, bytes, bytes, int]:

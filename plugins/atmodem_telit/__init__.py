@@ -25,7 +25,7 @@ from atmodem import hookimpl
 from atmodem.profiles import Profile
 
 from atmodem_telit import basic, pdp, sockets, ssl
-from atmodem_telit.framing import TelitSyntax, result
+from atmodem_telit.framing import TelitSyntax
 
 # The suites a non-zero <CipherSuite> selects (seed 004 §6.2.2, the same numbering in tables 5-7),
 # by IANA id.
@@ -132,12 +132,4 @@ def atmodem_commands(profile):
     if not _ours(profile):
         return []
     return basic.commands() + pdp.commands() + ssl.commands() + sockets.commands()
-
-
-@hookimpl
-def atmodem_before_command(modem, line, request):
-    """A line no command takes: nothing for a blank one (V.250), else ERROR (never +CME ERROR)."""
-    if request is not None or not _ours(modem.profile):
-        return None
-    return b"" if TelitSyntax.blank(line) else result(modem, b"ERROR")
 

@@ -182,8 +182,14 @@ class TelitSyntax(Syntax):
     """CR ends a line; ``at``/``AT`` and command names in any case; no discard after a command."""
 
     terminator = b"\r"
-    error = b"\r\nERROR\r\n"
     discard_after_command = False   # a V.250 modem keeps what the host typed ahead
+
+    def error(self, modem) -> bytes:
+        return result(modem, b"ERROR")   # never +CME ERROR: no command took the line
+
+    def unmatched(self, modem, line: bytes) -> bytes:
+        # An empty line (a lone CR, the LF of a CR LF, spaces): V.250 answers nothing.
+        return b"" if not line.strip(_BLANKS) else self.error(modem)
 
     def request(self, table, line: bytes) -> Optional[Request]:
         start = len(line) - len(line.lstrip(_BLANKS))
@@ -194,7 +200,3 @@ class TelitSyntax(Syntax):
         cut = min((i for i in (rest.find(b"="), rest.find(b"?")) if i >= 0), default=len(rest))
         return table.match(b"AT" + rest[:cut].upper() + rest[cut:] + b"\r\n")
 
-    @staticmethod
-    def blank(line: bytes) -> bool:
-        """An empty line (a lone CR, the LF of a CR LF, spaces): V.250 answers nothing."""
-        return not line.strip(_BLANKS)
