@@ -97,7 +97,8 @@ class Station:
     """A powered modem on one transport, on the running asyncio loop."""
 
     def __init__(self, transport_spec: tuple, *, world: Optional[World] = None, profile: str = DEFAULT_PROFILE,
-                 state_dir: Path, disabled: frozenset = frozenset(), trace: Optional[Path] = None):
+                 state_dir: Path, disabled: frozenset = frozenset(), trace: Optional[Path] = None,
+                 pace: bool = False):
         loop = asyncio.get_running_loop()
         self.world = world if world is not None else World.default()
         self.plugins = plugin_set(profile, disabled)
@@ -111,7 +112,7 @@ class Station:
         if self.trace:
             self.modem.taps.append(self.trace)
             self.modem.observers.append(lambda kind, details: self.trace.event(kind, details, self.modem.clock.now()))
-        self.transport = make_transport(self.modem, *transport_spec)
+        self.transport = make_transport(self.modem, *transport_spec, pace=pace)
 
     async def start(self) -> None:
         await self.transport.start()
@@ -124,13 +125,16 @@ class Station:
             self.trace.close()
 
 
-def make_transport(modem: Modem, kind: str, *where) -> Transport:
-    """``("listen", host, port)``, ``("connect", host, port)``, ``("pty", link or None)``, ``("serial", url)``."""
+def make_transport(modem: Modem, kind: str, *where, pace: bool = False) -> Transport:
+    """``("listen", host, port)``, ``("connect", host, port)``, ``("pty", link or None)``, ``("serial", url)``.
+
+    With ``pace`` the modem's output leaves at its UART's baud rate on the loop's clock.
+    """
     makers: dict[str, Callable[..., Transport]] = {
         "listen": TcpListen, "connect": TcpConnect, "pty": Pty, "serial": SerialPort}
     if kind not in makers:
         raise ValueError(f"unknown transport {kind!r}: one of {', '.join(makers)}")
-    return makers[kind](modem, *where)
+    return makers[kind](modem, *where, pace=pace)
 
 
 class ModemSession:

@@ -376,41 +376,122 @@ def byte_time(config: UartConfig) -> float:
     return (1 + config.data_bits + parity + stop_bits) / config.baud
 
 
+class UartPacer:
+    """The chip's UART transmitter: the modem's output leaves at the baud rate of ``AT+UART``.
+
+    Call it with the modem's output (it is a ``modem.sink``); ``deliver`` gets the bytes
+    whose last stop bit has gone out by then, on ``clock``: one character per byte time
+    at the settings in force when the modem wrote it (so an ``OK`` flushed before a baud
+    change still goes out at the old rate). ``slice_time`` groups what falls due within
+    it into one delivery: 0 for one byte per tick (virtual time), a few milliseconds on
+    the wall clock so a transport makes one write per slice, not one per byte. A tick
+    that comes late delivers everything due by then: the wire kept running while the
+    host was busy. ``pause()`` holds the line (a receiver that does not keep up, as a full
+    TX FIFO holds the chip's firmware); nothing is dropped and nothing overtakes.
+    """
+
+    def __init__(self, modem: Modem, clock, deliver: Callable[[bytes], None], slice_time: float = 0.0):
+        self.modem = modem
+        self.clock = clock
+        self.deliver = deliver
+        self.slice_time = slice_time
+        self._byte_time = byte_time(modem.uart)
+        self._queue: collections.deque = collections.deque()   # [bytearray, byte time], oldest first
+        self._line_free = clock.now()   # when the last character handed to the wire has gone out
+        self._timer = None
+        self._paused = False
+        modem.uart_listeners.append(self._reconfigure)
+
+    @property
+    def backlog(self) -> int:
+        """Bytes written by the modem that have not left the UART yet."""
+        return sum(len(data) for data, _ in self._queue)
+
+    def __call__(self, data: bytes) -> None:
+        if not data:
+            return
+        if self._queue and self._queue[-1][1] == self._byte_time:
+            self._queue[-1][0].extend(data)
+        else:
+            if not self._queue:  # an idle line starts the first character now
+                self._line_free = max(self._line_free, self.clock.now())
+            self._queue.append([bytearray(data), self._byte_time])
+        self._schedule()
+
+    def pause(self) -> None:
+        self._paused = True
+        self._cancel()
+
+    def resume(self) -> None:
+        if self._paused:
+            self._paused = False
+            self._line_free = max(self._line_free, self.clock.now())  # the line stood still meanwhile
+            self._schedule()
+
+    def close(self) -> None:
+        """Stop sending (what is queued is lost, as when the chip powers off)."""
+        self._cancel()
+        self._queue.clear()
+        if self._reconfigure in self.modem.uart_listeners:
+            self.modem.uart_listeners.remove(self._reconfigure)
+
+    def _reconfigure(self, config: UartConfig) -> None:
+        self._byte_time = byte_time(config)
+
+    def _cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _schedule(self) -> None:
+        if self._timer is not None or self._paused or not self._queue:
+            return
+        data, each = self._queue[0]
+        count = min(len(data), max(1, int(self.slice_time / each)))
+        due = self._line_free + count * each
+        self._timer = self.clock.call_later(due - self.clock.now(), self._send)
+
+    def _send(self) -> None:
+        self._timer = None
+        now = self.clock.now()
+        out = bytearray()
+        while self._queue:
+            data, each = self._queue[0]
+            # The small allowance keeps float rounding from holding a character one tick too long.
+            count = min(len(data), int((now - self._line_free) / each + 1e-6))
+            if count <= 0:
+                break
+            out += data[:count]
+            del data[:count]
+            self._line_free += count * each
+            if data:
+                break
+            self._queue.popleft()
+        if out:
+            self.deliver(bytes(out))
+        self._schedule()
+
+
 class UartAdapter:
     """A modem on an emulated UART, in virtual time.
 
     With ``pace`` the modem's output leaves one character per byte time at its current
-    ``AT+UART`` settings, as the chip's UART sends it, so a firmware meets the timing it
-    would on hardware (whether a slow reader then loses bytes is up to the emulated UART:
-    Renode's STM32 UART queues without bound). Without, each write reaches the UART at once.
+    ``AT+UART`` settings, as the chip's UART sends it (each byte reaches the firmware when
+    its stop bit has gone out), so a firmware meets the timing it would on hardware
+    (whether a slow reader then loses bytes is up to the emulated UART: Renode's STM32
+    UART queues without bound). Without, each write reaches the UART at once.
     """
 
     def __init__(self, modem: Modem, uart: EmulatedUart, domain: TimeDomain, pace: bool = False):
         self.modem = modem
         self.uart = uart
         self.domain = domain
-        self.pace = pace
-        self._queue: collections.deque = collections.deque()
-        self._sending = False
         uart.on_byte(self._from_firmware)
-        modem.sink = self._to_firmware
+        modem.sink = UartPacer(modem, VirtualClock(domain), self._to_firmware) if pace else self._to_firmware
 
     def _from_firmware(self, byte: int) -> None:
         self.modem.feed(bytes([byte]))
 
     def _to_firmware(self, data: bytes) -> None:
-        if not self.pace:
-            for byte in data:
-                self.uart.write_byte(byte)
-            return
-        self._queue.extend(data)
-        if not self._sending:
-            self._sending = True
-            self._send_next()
-
-    def _send_next(self) -> None:
-        if not self._queue:
-            self._sending = False
-            return
-        self.uart.write_byte(self._queue.popleft())
-        self.domain.schedule(byte_time(self.modem.uart), self._send_next)
+        for byte in data:
+            self.uart.write_byte(byte)

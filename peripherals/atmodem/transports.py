@@ -10,6 +10,12 @@ other end; the modem itself keeps its state across reconnections.
   server socket terminal).
 * ``Pty``: a pseudo-terminal any terminal program or serial library can open.
 * ``SerialPort``: any pyserial URL (``/dev/ttyUSB0``, ``socket://``, ``rfc2217://``).
+
+With ``pace`` a transport sends the modem's output no faster than its UART would, at the
+``AT+UART`` settings in force (``timedomain.UartPacer`` on the loop's clock), so firmware
+timeouts and receive buffers meet the timing of hardware. A TCP peer that does not keep up
+holds the line back (asyncio's write flow control) instead of letting bytes pile up in the
+socket's buffer.
 """
 
 from __future__ import annotations
@@ -26,12 +32,17 @@ from typing import Optional
 
 import serial
 
+from atmodem.clock import LoopClock
 from atmodem.engine import Modem, UartConfig
+from atmodem.timedomain import UartPacer
 from atmodem.world import parse_endpoint
 
 log = logging.getLogger(__name__)
 
 RECONNECT_INTERVAL = 0.5
+# Paced output is written in slices of about this much wire time: a few segments per
+# millisecond-scale firmware timeout, without a system call per byte.
+PACE_SLICE = 0.002
 # Output held for a pseudo-terminal nobody reads, before the oldest bytes go.
 PTY_BACKLOG_LIMIT = 1 << 20
 
@@ -54,14 +65,38 @@ def parse_tcp(spec: str) -> tuple[str, int]:
 class Transport:
     endpoint = ""
 
-    def __init__(self, modem: Modem):
+    def __init__(self, modem: Modem, pace: bool = False):
         self.modem = modem
+        self.pace = pace
+        self.pacer: Optional[UartPacer] = None
 
     async def start(self) -> None:
         raise NotImplementedError
 
     async def stop(self) -> None:
         raise NotImplementedError
+
+    def _output_to(self, write) -> None:
+        """Send the modem's output to ``write`` from now on (through the pacer, with ``pace``)."""
+        if not self.pace:
+            self.modem.sink = write
+        elif self.pacer is None:
+            self.pacer = UartPacer(self.modem, LoopClock(asyncio.get_running_loop()), write, PACE_SLICE)
+            self.modem.sink = self.pacer
+        else:
+            self.pacer.deliver = write
+
+    def _output_off(self) -> None:
+        """The transport is gone: the modem's output, and what the pacer still held, is lost."""
+        self.modem.sink = _lost
+        if self.pacer is not None:
+            self.pacer.close()
+            self.pacer = None
+
+    def _hold_output(self, held: bool) -> None:
+        """The host side cannot take more now (or can again)."""
+        if self.pacer is not None:
+            self.pacer.pause() if held else self.pacer.resume()
 
 
 class _Peer(asyncio.Protocol):
@@ -86,13 +121,21 @@ class _Peer(asyncio.Protocol):
         if not self.closed.done():
             self.closed.set_result(None)
 
+    def pause_writing(self) -> None:
+        if self.owner._peer is self:
+            self.owner._hold_output(True)
+
+    def resume_writing(self) -> None:
+        if self.owner._peer is self:
+            self.owner._hold_output(False)
+
     def write(self, data: bytes) -> None:
         self.transport.write(data)
 
 
 class _TcpTransport(Transport):
-    def __init__(self, modem: Modem, host: str, port: int):
-        super().__init__(modem)
+    def __init__(self, modem: Modem, host: str, port: int, pace: bool = False):
+        super().__init__(modem, pace)
         self.host, self.port = host, port
         self._peer: Optional[_Peer] = None
 
@@ -101,13 +144,15 @@ class _TcpTransport(Transport):
             # A UART has one other end: the newest connection replaces a stale one.
             self._peer.transport.close()
         self._peer = peer
-        self.modem.sink = peer.write
+        self._output_to(peer.write)
+        self._hold_output(False)  # a stale peer's flow control is not the new one's
         log.info("%s: peer connected", self.endpoint)
 
     def _detach(self, peer: _Peer) -> None:
         if self._peer is peer:
             self._peer = None
-            self.modem.sink = _lost
+            self._output_to(_lost)
+            self._hold_output(False)  # the line runs on into nothing, as a UART with no one attached
             log.info("%s: peer disconnected", self.endpoint)
 
     def _close_peer(self) -> None:
@@ -125,6 +170,7 @@ class TcpListen(_TcpTransport):
     async def stop(self) -> None:
         self._server.close()
         self._close_peer()
+        self._output_off()
         await self._server.wait_closed()
 
 
@@ -147,6 +193,7 @@ class TcpConnect(_TcpTransport):
     async def stop(self) -> None:
         self._task.cancel()
         self._close_peer()
+        self._output_off()
         try:
             await self._task
         except asyncio.CancelledError:
@@ -156,8 +203,8 @@ class TcpConnect(_TcpTransport):
 class Pty(Transport):
     """A pseudo-terminal in raw mode; ``link``, if given, becomes a symlink to it."""
 
-    def __init__(self, modem: Modem, link: Optional[Path] = None):
-        super().__init__(modem)
+    def __init__(self, modem: Modem, link: Optional[Path] = None, pace: bool = False):
+        super().__init__(modem, pace)
         self.link = link
         self._backlog = bytearray()
 
@@ -175,7 +222,7 @@ class Pty(Transport):
             self.link.symlink_to(self.path)
         self.endpoint = f"pty:{self.path}" + (f" (link {self.link})" if self.link else "")
         self._loop.add_reader(self._master, self._readable)
-        self.modem.sink = self._write
+        self._output_to(self._write)
 
     def _readable(self) -> None:
         try:
@@ -211,7 +258,7 @@ class Pty(Transport):
     async def stop(self) -> None:
         self._loop.remove_reader(self._master)
         self._loop.remove_writer(self._master)
-        self.modem.sink = _lost
+        self._output_off()
         if self.link is not None and self.link.is_symlink():
             self.link.unlink()
         os.close(self._master)
@@ -235,8 +282,8 @@ class SerialPort(Transport):
     switched to the same parameters, as a real host board would have to be.
     """
 
-    def __init__(self, modem: Modem, url: str):
-        super().__init__(modem)
+    def __init__(self, modem: Modem, url: str, pace: bool = False):
+        super().__init__(modem, pace)
         self.url = url
         self.endpoint = f"serial:{url}"
         self._port: Optional[serial.SerialBase] = None
@@ -245,7 +292,7 @@ class SerialPort(Transport):
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self.modem.sink = self._write
+        self._output_to(self._write)
         self.modem.uart_listeners.append(self._reconfigure)
         self._thread = threading.Thread(target=self._read_forever, name=f"atmodem {self.endpoint}", daemon=True)
         self._thread.start()
@@ -309,6 +356,6 @@ class SerialPort(Transport):
 
     async def stop(self) -> None:
         self._stopping.set()
-        self.modem.sink = _lost
+        self._output_off()
         self.modem.uart_listeners.remove(self._reconfigure)
         await asyncio.get_running_loop().run_in_executor(None, self._thread.join, 2.0)
