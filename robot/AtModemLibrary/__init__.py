@@ -70,7 +70,8 @@ class AtModemLibrary:
 
     @keyword
     def start_modem(self, transport: str = "listen", address: Optional[str] = None, profile: str = DEFAULT_PROFILE,
-                    world: Optional[str] = None, state_dir: Optional[str] = None, trace: Optional[str] = None) -> str:
+                    world: Optional[str] = None, state_dir: Optional[str] = None, trace: Optional[str] = None,
+                    pace: bool = False) -> str:
         """Starts a modem and returns where its UART is.
 
         ``transport`` is ``listen`` (a TCP server at ``address``, default ``127.0.0.1:0``:
@@ -79,7 +80,8 @@ class AtModemLibrary:
         becomes a symlink to the pseudo-terminal) or ``serial`` (``address`` is a pyserial URL).
         ``world`` is a TOML world file (default: the built-in world with the access point
         ``atmodem-lab``). ``state_dir`` holds the modem's flash (default: a fresh one).
-        ``trace`` appends every UART byte to a JSON-lines file.
+        ``trace`` appends every UART byte to a JSON-lines file. ``pace`` sends the modem's output
+        at its UART's baud rate (``AT+UART``) instead of as fast as the transport takes it.
         """
         if self._session is not None:
             raise RuntimeError("a modem is already running: Stop Modem first")
@@ -89,7 +91,7 @@ class AtModemLibrary:
             state_dir = self._scratch[-1].name
         spec = _transport_spec(transport, address)
         session = ModemSession(spec, world=self._world, profile=profile, state_dir=Path(state_dir),
-                               trace=Path(trace) if trace else None)
+                               trace=Path(trace) if trace else None, pace=pace)
         session.start()
         self._session = session
         if self._internet is not None:
