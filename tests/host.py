@@ -2,12 +2,16 @@
 host library drives the UART, and splits the modem's output into binary data
 blocks (``+IPD``, ``+CIPRECVDATA``) and text, so random payload bytes can never
 be mistaken for responses.
+
+By default it keeps every byte received (``received``); a long run passes
+``on_data`` instead and only the counts (``delivered``) stay in memory.
 """
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
+from typing import Callable, Optional
 
 # Searched without their leading CR LF: a lone CR LF at the end of the output is then text at once.
 _HEADERS = (b"+IPD,", b"+CIPRECVDATA,")
@@ -15,12 +19,16 @@ _CLOSED = re.compile(rb"(?:(\d),)?CLOSED\r\n")
 
 
 class Host:
-    def __init__(self, harness, mux: bool):
+    def __init__(self, harness, mux: bool, on_data: Optional[Callable[[int, bytes], None]] = None,
+                 on_closed: Optional[Callable[[int], None]] = None):
         self.h = harness
         self.mux = mux
+        self.on_data = on_data
+        self.on_closed = on_closed
         self.buf = bytearray()
         self.text = bytearray()
-        self.received: dict[int, bytearray] = defaultdict(bytearray)   # by link id
+        self.received: dict[int, bytearray] = defaultdict(bytearray)   # by link id, without on_data
+        self.delivered: dict[int, int] = defaultdict(int)               # bytes received, by link id
         self.notified: dict[int, int] = defaultdict(int)                # passive: last +IPD total
         self.closed: dict[int, int] = {}        # link id -> bytes received when its CLOSED came
         self.reading = 0                        # the link the pending AT+CIPRECVDATA reads
@@ -68,14 +76,23 @@ class Host:
             return False
         data = bytes(self.buf[colon + 1:colon + 1 + size])
         del self.buf[:colon + 1 + size]
-        self.received[self.reading if header == _HEADERS[1] else int(fields[0]) if self.mux else 0] += data
+        link = self.reading if header == _HEADERS[1] else int(fields[0]) if self.mux else 0
+        self.delivered[link] += size
+        if self.on_data is None:
+            self.received[link] += data
+        else:
+            self.on_data(link, data)
         return True
 
     def _text(self, data: bytes) -> None:
         self.text += data
         for match in _CLOSED.finditer(self.text):
+            if self.mux and not match.group(1):
+                continue  # a failed AT+CIPSTART's bare CLOSED: no link was open
             link = int(match.group(1)) if match.group(1) else 0
-            self.closed[link] = len(self.received[link])
+            self.closed[link] = self.delivered[link]
+            if self.on_closed is not None:
+                self.on_closed(link)
         self.text = bytearray(_CLOSED.sub(b"", self.text))
 
     # ------------------------------------------------------------ driving
@@ -101,10 +118,13 @@ class Host:
         return self.expect(token)
 
     def send(self, link: int, data: bytes) -> bytes:
-        """AT+CIPSEND with a wait for the prompt; returns SEND OK / SEND FAIL text."""
+        """AT+CIPSEND with a wait for the prompt; returns SEND OK / SEND FAIL text, or the
+        refusal (``link is not valid``, ERROR) when no prompt came."""
         prefix = b"%d," % link if self.mux else b""
         self.h.modem.feed(b"AT+CIPSEND=%s%d\r\n" % (prefix, len(data)))
-        reply = self.expect(b"> ")
+        reply = self.expect(b"> ", b"ERROR\r\n")
+        if not reply.endswith(b"> "):
+            return reply
         assert reply.endswith(b"OK\r\n> "), reply
         self.h.modem.feed(data)
         self.expect(b"Recv %d bytes\r\n" % len(data))
@@ -115,10 +135,11 @@ class Host:
         match = re.search(rb"\+CIPRECVLEN:([\d,]+)\r\n", reply)
         return [int(v) for v in match.group(1).split(b",")]
 
-    def read(self, link: int, size: int) -> bytes:
+    def read(self, link: int, size: int) -> int:
+        """AT+CIPRECVDATA; returns how many bytes it brought."""
         prefix = b"%d," % link if self.mux else b""
-        before = len(self.received[link])
+        before = self.delivered[link]
         self.reading = link
         self.h.modem.feed(b"AT+CIPRECVDATA=%s%d\r\n" % (prefix, size))
         self.expect(b"OK\r\n", b"ERROR\r\n", timeout=30)
-        return bytes(self.received[link][before:])
+        return self.delivered[link] - before
