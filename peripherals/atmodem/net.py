@@ -11,6 +11,10 @@ stops reading from the socket once ``window`` bytes wait unread, so a host
 that reads slowly (passive mode) pushes back on the peer exactly as the
 chip's TCP window does. TLS wraps the same class (it overrides the byte
 hooks), so the TCP/IP plugin never cares which kind it reads.
+
+The world's network faults (``atmodem.faults``) are applied here: a failed
+lookup, a refused connection, and per link a reset, a stall, a truncation or
+a TLS alert. A link without a fault pays one attribute test per socket read.
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ import errno
 import logging
 import selectors
 import socket
+import struct
 import threading
 from typing import Callable, Optional, Protocol
 
+from atmodem.faults import Fault
 from atmodem.world import World
 
 log = logging.getLogger(__name__)
@@ -115,7 +121,7 @@ class SelectorReactor:
         self._wake_w.close()
 
 
-def _noop(*args) -> None:
+def _noop(*args, **details) -> None:
     pass
 
 
@@ -139,6 +145,8 @@ class Link:
         self._send_done: Optional[Callable[[bool], None]] = None
         self._reading = False
         self._fd = sock.fileno()
+        self._tripwire: Optional[list] = None   # [fault, bytes still to receive before it fires]
+        self._held: Optional[bytearray] = None  # while stalled: what arrived meanwhile
         self._resume_reading()
 
     def establish(self, done: Callable[[bool], None]) -> None:
@@ -164,6 +172,8 @@ class Link:
         return data
 
     def _resume_reading(self) -> None:
+        if self._held is not None:
+            return  # stalled: the socket keeps what comes, as a stuck route would
         self._reading = True
         self.network.reactor.add_reader(self._fd, self._readable)
 
@@ -180,7 +190,9 @@ class Link:
         except OSError as exc:
             log.debug("link to %s failed: %s", self.remote, exc)
             data = b""
-        if data:
+        if self._tripwire is not None and data:
+            self._approach_fault(data)
+        elif data:
             self._received(data)
         else:
             self._eof()
@@ -269,6 +281,62 @@ class Link:
             self._fail_send()
             self.on_change(self)
 
+    # ------------------------------------------------------------- faults
+
+    def arm_fault(self, fault: Fault) -> None:
+        """Apply ``fault`` once ``fault.after_bytes`` bytes have arrived (0: as soon as the link is
+        handed over, which for TLS is during its handshake)."""
+        if fault.after_bytes:
+            self._tripwire = [fault, fault.after_bytes]
+        else:
+            self.network.reactor.call_soon_threadsafe(self._apply_fault, fault, b"")
+
+    def _approach_fault(self, data: bytes) -> None:
+        fault, left = self._tripwire
+        if len(data) < left:
+            self._tripwire[1] -= len(data)
+            self._received(data)
+            return
+        self._tripwire = None
+        self._received(data[:left])
+        self._apply_fault(fault, data[left:])
+
+    def _apply_fault(self, fault: Fault, rest: bytes) -> None:
+        """``rest``: what arrived beyond the fault's byte count, in the same read."""
+        if self.closed or self.peer_closed:
+            return
+        self.network.fired(fault, remote=self.remote, link=self.kind)
+        if fault.kind == "stall":
+            self._stall(fault.seconds, rest)
+            return
+        if fault.kind == "reset":
+            # Our close then sends RST too, so the server sees the reset the modem saw.
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        elif fault.kind == "tls_alert":
+            self.receive_alert(fault.alert_code)
+            self.on_change(self)
+            return
+        self._eof()  # reset and truncate: the peer's stream ends here
+        self.on_change(self)
+
+    def receive_alert(self, description: int) -> None:
+        """A fatal TLS alert from the server; a plain TCP link has no TLS to fail."""
+
+    def _stall(self, seconds: float, rest: bytes) -> None:
+        self._pause_reading()
+        self._held = bytearray(rest)
+        self.network.clock.call_later(seconds, self._unstall)
+
+    def _unstall(self) -> None:
+        held, self._held = self._held, None
+        if self.closed or held is None:
+            return
+        if held:
+            self._received(bytes(held))
+        if not self.peer_closed and len(self.inbox) < self.window:
+            self._resume_reading()
+        self.on_change(self)
+
 
 class Listener:
     """A modem server port (AT+CIPSERVER), listening on a host port."""
@@ -351,6 +419,8 @@ class Connecting:
         except (ValueError, OSError) as exc:  # e.g. a host name TLS will not take
             log.info("cannot open a link to %s: %s", self.remote, exc)
             link = None
+        if link is not None and self.network.world.faults:
+            self.network.arm_faults(link)
         self._finish(link)
 
     def _finish(self, link: Optional[Link]) -> None:
@@ -415,6 +485,23 @@ class Network:
         self.window = window
         # Looked up once: every socket write asks, and only a lockstep reactor answers.
         self._expect = getattr(reactor, "expect_reply", None)
+        # The modem's clock and observers, for faults that last a while (stall) and for telling
+        # who watches that one fired; the faults plugin points them at its modem at boot.
+        self.clock = None
+        self.report: Callable[..., None] = _noop
+
+    def fired(self, fault: Fault, **details) -> None:
+        """Count a firing of ``fault`` and tell the observers."""
+        now = self.clock.now() if self.clock is not None else 0.0
+        self.world.faults.take(fault, now, self.report, **details)
+
+    def arm_faults(self, link: Link) -> None:
+        """Give a fresh outgoing link the first live fault for its endpoint (TLS alerts: TLS links only)."""
+        kinds = ("reset", "truncate") + (("stall",) if self.clock is not None else ()) \
+            + (("tls_alert",) if link.kind == "SSL" else ())
+        fault = self.world.faults.for_link(kinds, self.world.lookup, *link.remote)
+        if fault is not None:
+            link.arm_fault(fault)
 
     def expect_reply(self, fd: int) -> None:
         """The modem just sent on ``fd`` (or started connecting): a reactor that keeps virtual time
@@ -424,6 +511,11 @@ class Network:
 
     def resolve(self, name: str, done: Callable[[Optional[str]], None]) -> None:
         """Look a host name up: the world's map, an IP literal, then (if allowed) the host's resolver."""
+        faults = self.world.faults
+        if faults and (fault := faults.dns_failure(name)) is not None:
+            self.fired(fault, name=name)
+            done(None)
+            return
         address = self.world.lookup(name)
         if address is not None or not self.world.dns_fallback or not name:
             done(address)
@@ -446,6 +538,11 @@ class Network:
 
         ``factory(network, sock, remote)`` makes the link once connected (TLS passes its own).
         """
+        faults = self.world.faults
+        if faults and (fault := faults.for_link(("refuse",), self.world.lookup, address, port)) is not None:
+            self.fired(fault, remote=(address, port))
+            self.reactor.call_soon_threadsafe(done, None)
+            return None
         target = self.world.route(address, port)
         if not self.world.may_reach(target[0]):
             log.info("policy: %s is not reachable from the modem", target[0])

@@ -60,6 +60,10 @@ class Flash:
             log.warning("cannot read %s (%s): booting with defaults", self.path, exc)
             self._regions = {}
             return
+        self.load_bytes(raw)
+
+    def load_bytes(self, raw: bytes) -> None:
+        """Take ``raw`` as the flash's content (a file's bytes); anything unreadable means factory defaults."""
         try:
             data = json.loads(raw)
             if data.get("format") != _FORMAT or not isinstance(data.get("regions"), dict):

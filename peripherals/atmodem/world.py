@@ -57,6 +57,11 @@ TOML layout (every key optional)::
     [servers]
     bind = "127.0.0.1"                  # where AT+CIPSERVER listens on the host
     ports = { 333 = 0 }                 # modem port -> host port (0 or absent: any free port)
+
+    [[fault]]                           # faults to inject (atmodem.faults has every kind and key)
+    kind = "drop_ap"
+    ssid = "HomeNet"
+    at = 30.0                           # modem-clock seconds since power-on
 """
 
 from __future__ import annotations
@@ -66,6 +71,8 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Callable, Optional
+
+from atmodem.faults import Faults
 
 IPv4 = ipaddress.IPv4Address
 ENCRYPTIONS = ("open", "wep", "wpa", "wpa2", "wpa_wpa2", "wpa2_enterprise", "wpa3")
@@ -152,7 +159,7 @@ class Cellular:
 @dataclass(frozen=True)
 class WorldEvent:
     kind: str          # ap_removed, ap_restored, rssi_changed, cable_unplugged, cable_plugged, host_mapped,
-                       # port_forwarded
+                       # port_forwarded, fault_added
     subject: object = None
 
 
@@ -178,9 +185,11 @@ class World:
     tls_time_scale: float = 1.0
     # A firmware dials the port it was built for (443); a test server cannot own that port.
     forward: dict[tuple[str, int], tuple[str, int]] = field(default_factory=dict)
+    faults: Faults = field(default_factory=Faults)
 
     def __post_init__(self):
         self._listeners: list[Callable[[WorldEvent], None]] = []
+        self.faults.on_added = lambda fault: self._emit("fault_added", fault)
         self.hosts = {name.lower(): address for name, address in self.hosts.items()}
         self._reachable = [ipaddress.ip_network(n) for n in self.reachable]
         self.mac_bytes = parse_mac(self.mac)
@@ -198,7 +207,7 @@ class World:
 
     @classmethod
     def from_dict(cls, data: dict) -> "World":
-        known = {"modem", "access_point", "ethernet", "cellular", "dns", "policy", "servers", "network"}
+        known = {"modem", "access_point", "ethernet", "cellular", "dns", "policy", "servers", "network", "fault"}
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown world section(s): {', '.join(sorted(unknown))}")
@@ -210,6 +219,7 @@ class World:
             hosts=dict(dns.get("hosts", {})),
             dns_fallback=bool(dns.get("fallback", False)),
             server_ports={int(k): int(v) for k, v in servers.get("ports", {}).items()},
+            faults=Faults(data.get("fault", [])),
         )
         if "reachable" in policy:
             options["reachable"] = tuple(policy["reachable"])

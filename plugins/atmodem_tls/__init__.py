@@ -33,6 +33,7 @@ NAMESPACE = "tls"
 SIZES = (512, 1024, 2048, 4096, 16384)
 BOOT_DEFAULT = 16384
 RECORD_OVERHEAD = 325        # BearSSL's receive buffer holds a record plus this (spec §8.5)
+_ALERT_RECORD, _FATAL = 21, 2  # TLS content type "alert", alert level "fatal" (RFC 5246 §7.2)
 
 # None until AT+CIPSSLSIZE was used this boot: the full 16384 bytes. An explicit 16384 is
 # stored as 0, which the TLS library clamps to its 512-byte minimum (spec §6.3 ⚠).
@@ -232,6 +233,15 @@ class TlsLink(Link):
                 return
             self.inbox += chunk
             self._plain.append(len(chunk))
+
+    def receive_alert(self, description: int) -> None:
+        """A fatal alert record from the server (an injected fault): OpenSSL fails on it exactly as
+        on a real one. In the handshake it is plaintext, as a server sends it there."""
+        self._incoming.write(bytes((_ALERT_RECORD, 3, 3, 0, 2, _FATAL, description)))
+        if self.handshaken:
+            self._decrypt()
+        else:
+            self._handshake()
 
     def _peer_gone(self) -> None:
         self.peer_closed = True
