@@ -1,7 +1,7 @@
 """Soak: 100 MB through five simultaneous TCP and TLS links, in both receive modes, with zero
 lost, duplicated or reordered bytes and flat memory.
 
-    python bench/soak.py [--megabytes 100] [--mode active|passive|both] [--seed N]
+    python bench/soak.py [--megabytes 100] [--mode active|passive|both] [--seed N] [--no-faults]
 
 One modem on the tests' manual-clock ``Harness`` (real sockets on 127.0.0.1); the host side
 is ``tests/host.py``'s AT client, which splits the UART output as a firmware would. Five
@@ -15,6 +15,13 @@ A link that ends before its share is complete must be reported by the modem (``<
 only the bytes the server had sent past the host's count at that report are excused. The
 host then reopens the link and tells the server where its count stands (8 bytes, big-endian,
 the first thing sent on every link), and the server resumes from there.
+
+Faults (``atmodem.faults``, from a seeded RNG): before a link opens it may get one of
+``reset``, ``truncate`` or ``stall`` after a random number of bytes, ``refuse``, or on TLS
+``tls_alert``; commands get ``latency``; and a few times a run the access point drops for
+some seconds (``drop_ap``), which ends every open link. Stalls and latency must lose nothing;
+everything else must end in the link's CLOSED, after which the host rejoins if it has to
+(AT+CIPSTATUS says STATUS:5) and reopens.
 
 Memory: tracemalloc (Python objects of this whole process: modem, host and servers) and RSS,
 sampled 200 times over the run; the growth per MB is the least-squares slope after the warm-up
@@ -40,6 +47,7 @@ from typing import Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from atmodem.faults import Fault  # noqa: E402
 from atmodem.lab import LabPki, SntpServer, server_context  # noqa: E402
 from atmodem.lab.servers import _TlsCounting  # noqa: E402
 from atmodem.world import AccessPoint, World  # noqa: E402
@@ -61,6 +69,14 @@ FLAT_BYTES_PER_MB = 1024
 TRAPS = (b"\r\n+IPD,0,5:", b"0,CLOSED\r\n", b"\r\nOK\r\n", b"+CIPRECVDATA,2048:", b"\r\nERROR\r\n", b"SEND OK")
 LINKS = (("TCP", 0), ("SSL", 1), ("TCP", 2), ("SSL", 3), ("TCP", 4))
 HOST_NAME = "soak.test"
+SSID, PASSWORD = "soak-net", "soak-pass"
+LINK_FAULT_CHANCE = 0.6
+LATENCY_CHANCE = 0.02            # per command the loop sends
+AP_DROPS = 2                     # per run
+ENDING = ("reset", "truncate", "drop_ap")   # faults that may end an open link
+NETWORK_WIDE = ("drop_ap",)
+UNEXPLAINED = "unexplained"
+LATENCY_COMMANDS = ("+CIPSTART", "+CIPSEND", "+CIPRECVDATA", "+CIPRECVLEN")
 
 
 class Stream:
@@ -280,7 +296,8 @@ class Link:
     open: bool = False
     done: bool = False
     after_close: int = 0      # bytes delivered while the link stood reported closed
-    cause: str = ""           # the fault last injected on it
+    fault: Optional[Fault] = None   # the network fault armed for its current connection
+    since: int = 0                  # firings of the world's faults before that connection opened
 
 
 @dataclass
@@ -318,6 +335,7 @@ class Result:
     links: list[Link]
     failures: list[Failure]
     memory: Memory
+    fired: dict[str, int]     # fault kind -> how often the modem's world applied it
 
     @property
     def lost(self) -> int:
@@ -336,6 +354,10 @@ class Result:
         return sum(link.ledger.garbled + link.after_close for link in self.links)
 
     @property
+    def unexplained(self) -> int:
+        return sum(failure.cause == UNEXPLAINED for failure in self.failures)
+
+    @property
     def flat(self) -> bool:
         return self.memory.slope(1) < FLAT_BYTES_PER_MB
 
@@ -350,7 +372,9 @@ class Result:
                          f"connections {len(link.server.sent)}")
         lines.append(f"  lost {self.lost}, duplicated {self.duplicated}, reordered {self.reordered}, "
                      f"garbled {self.garbled} bytes")
-        lines.append(f"  failures reported by the modem: {len(self.failures)}")
+        lines.append("  faults fired: " + (", ".join(f"{kind} {count}" for kind, count in sorted(self.fired.items()))
+                                          or "none"))
+        lines.append(f"  failures reported by the modem: {len(self.failures)} ({self.unexplained} without a fault to explain them)")
         for failure in self.failures:
             low, high = failure.excused
             lines.append(f"    link {failure.link} {failure.cause}: CLOSED at byte {failure.at}, "
@@ -366,10 +390,12 @@ class Result:
 class Soak:
     """Five links through one modem until every share has arrived."""
 
-    def __init__(self, megabytes: float, passive: bool, seed: int = 1, workdir: Optional[Path] = None):
+    def __init__(self, megabytes: float, passive: bool, seed: int = 1, faults: bool = True,
+                 workdir: Optional[Path] = None):
         self.total = int(megabytes * MB)
         self.passive = passive
-        self.seed = seed
+        self.rng = random.Random(seed) if faults else None
+        self.ap_drops = sorted(self.rng.uniform(0.1, 0.9) * self.total for _ in range(AP_DROPS)) if faults else []
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="atmodem-soak-"))
         self.failures: list[Failure] = []
         self.memory = Memory()
@@ -383,7 +409,7 @@ class Soak:
             stream = Stream(index, seed)
             server = StreamServer(stream, share, context if kind == "SSL" else None)
             self.links.append(Link(index, kind, server, Ledger(stream), share))
-        world = World(access_points=[AccessPoint("soak-net", "soak-pass")], hosts={HOST_NAME: "127.0.0.1", "pool.ntp.org": "127.0.0.1"},
+        world = World(access_points=[AccessPoint(SSID, PASSWORD)], hosts={HOST_NAME: "127.0.0.1", "pool.ntp.org": "127.0.0.1"},
                       sntp_port=self.sntp.port)
         self.h = Harness(world=world)
         self.host = Host(self.h, mux=True, on_data=self._data, on_closed=self._closed)
@@ -402,12 +428,20 @@ class Soak:
             link.done = True
             return
         sent = link.server.sent[-1][1] if link.server.sent else 0
-        self.failures.append(Failure(index, link.ledger.position, sent, link.cause or "unexplained"))
+        self.failures.append(Failure(index, link.ledger.position, sent, self._cause(link)))
+
+    def _cause(self, link: Link) -> str:
+        """The faults that fired on this connection or on the whole network since it opened;
+        stalls and latency end nothing, so a link they alone preceded ended unexplained."""
+        kinds = [firing.fault.kind for firing in self.h.world.faults.fired[link.since:]
+                 if firing.fault.kind in ENDING and (firing.fault.kind in NETWORK_WIDE
+                                                     or firing.details.get("remote", (0, 0))[1] == link.server.port)]
+        return "+".join(dict.fromkeys(kinds)) or UNEXPLAINED
 
     def prepare(self) -> None:
         host = self.host
         host.command(b"ATE0")
-        host.command(b'AT+CWJAP="soak-net","soak-pass"')
+        self.join()
         self.h.pump(lambda: self.h.modem.runtime["sntp"].now() > 57600)   # chains are checked at this clock
         host.command(b"AT+CIPMUX=1")
         host.command(b"AT+CIPRECVMODE=%d" % self.passive)
@@ -417,15 +451,58 @@ class Soak:
         host.expect(b"\r\nOK\r\n")
         host.command(b"AT+CIPSSLAUTH=2")
 
-    def open(self, link: Link) -> bool:
-        reply = self.host.command(b'AT+CIPSTART=%d,"%s","%s",%d' % (
-            link.index, link.kind.encode(), HOST_NAME.encode(), link.server.port),
-            b"CONNECT\r\n\r\nOK\r\n")
-        link.open = reply.endswith(b"CONNECT\r\n\r\nOK\r\n")
-        if link.open:
-            link.cause = ""
-            self.host.send(link.index, struct.pack(">Q", link.ledger.position))
-        return link.open
+    def join(self) -> None:
+        """AT+CWJAP until it succeeds (the access point may be away for a while)."""
+        while True:
+            self.h.modem.feed(b'AT+CWJAP="%s","%s"\r\n' % (SSID.encode(), PASSWORD.encode()))
+            if self.host.expect(b"\r\nOK\r\n", b"FAIL\r\n").endswith(b"OK\r\n"):
+                return
+
+    def open(self, link: Link) -> None:
+        self._maybe_fault(link)
+        self._maybe_latency()
+        self.h.modem.feed(b'AT+CIPSTART=%d,"%s","%s",%d\r\n' % (
+            link.index, link.kind.encode(), HOST_NAME.encode(), link.server.port))
+        reply = self.host.expect(b"CONNECT\r\n\r\nOK\r\n", b"ERROR\r\n")
+        if not reply.endswith(b"CONNECT\r\n\r\nOK\r\n"):
+            # refused, alert, or no network: a firmware asks why before it tries again
+            if self.host.command(b"AT+CIPSTATUS").startswith(b"STATUS:5"):
+                self.join()
+            return
+        link.open = True
+        self._maybe_latency()
+        if not self.host.send(link.index, struct.pack(">Q", link.ledger.position)).endswith(b"SEND OK\r\n"):
+            return  # ended already; its CLOSED comes (or came) and the link is opened again
+
+    def _maybe_fault(self, link: Link) -> None:
+        """Perhaps give the connection about to open a network fault of its own."""
+        faults = self.h.world.faults
+        if link.fault is not None:
+            faults.remove(link.fault)   # the last connection's, if it never fired
+            link.fault = None
+        link.since = len(faults.fired)
+        if self.rng is None or self.rng.random() > LINK_FAULT_CHANCE:
+            return
+        kinds = ("reset", "truncate", "stall", "refuse") + (("tls_alert",) if link.kind == "SSL" else ())
+        kind = self.rng.choice(kinds)
+        options = {"port": link.server.port, "times": 1}
+        if kind in ("reset", "truncate", "stall"):
+            span = max(link.share // 4, 64 * 1024)
+            options["after_bytes"] = self.rng.randrange(1, span)
+        if kind == "stall":
+            options["seconds"] = round(self.rng.uniform(0.1, 3.0), 2)
+        link.fault = faults.add(Fault(kind, **options))
+
+    def _maybe_latency(self) -> None:
+        if self.rng is not None and self.rng.random() < LATENCY_CHANCE:
+            self.h.world.faults.add(Fault("latency", command=self.rng.choice(LATENCY_COMMANDS),
+                                          seconds=round(self.rng.uniform(0.01, 1.0), 3), times=1))
+
+    def _maybe_drop_ap(self) -> None:
+        if self.ap_drops and self.delivered() >= self.ap_drops[0]:
+            self.ap_drops.pop(0)
+            self.h.world.faults.add(Fault("drop_ap", ssid=SSID, seconds=round(self.rng.uniform(1.0, 8.0), 1),
+                                          times=1))
 
     def delivered(self) -> int:
         return sum(link.ledger.position for link in self.links)
@@ -439,6 +516,7 @@ class Soak:
             for link in self.links:
                 if not link.open and not link.done:
                     self.open(link)
+            self._maybe_drop_ap()
             if self.passive:
                 self._read()
             else:
@@ -448,16 +526,21 @@ class Soak:
                 next_sample += every
         seconds = time.perf_counter() - start
         tracemalloc.stop()
+        fired: dict[str, int] = {}
+        for firing in self.h.world.faults.fired:
+            fired[firing.fault.kind] = fired.get(firing.fault.kind, 0) + 1
         return Result("passive" if self.passive else "active", self.delivered() / MB, seconds,
-                      self.links, self.failures, self.memory)
+                      self.links, self.failures, self.memory, fired)
 
     def _read(self) -> None:
+        self._maybe_latency()
         waiting = self.host.lengths()
         if not any(waiting):
             self.host.wait(self.h.world.latency)
             return
         for link in self.links:
             if waiting[link.index]:
+                self._maybe_latency()
                 self.host.read(link.index, min(READ, waiting[link.index]))
 
     def close(self) -> None:
@@ -467,8 +550,8 @@ class Soak:
         self.sntp.close()
 
 
-def soak(megabytes: float, passive: bool, seed: int = 1) -> Result:
-    run = Soak(megabytes, passive, seed)
+def soak(megabytes: float, passive: bool, seed: int = 1, faults: bool = True) -> Result:
+    run = Soak(megabytes, passive, seed, faults)
     try:
         return run.run()
     finally:
@@ -480,13 +563,15 @@ def main() -> None:
     parser.add_argument("--megabytes", type=float, default=100)
     parser.add_argument("--mode", choices=("active", "passive", "both"), default="both")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-faults", dest="faults", action="store_false", help="a clean run")
     options = parser.parse_args()
     modes = {"active": (False,), "passive": (True,), "both": (False, True)}[options.mode]
     clean = True
     for passive in modes:
-        result = soak(options.megabytes, passive, options.seed)
+        result = soak(options.megabytes, passive, options.seed, options.faults)
         print(result.report(), flush=True)
-        clean &= not (result.lost or result.duplicated or result.reordered or result.garbled) and result.flat
+        clean &= not (result.lost or result.duplicated or result.reordered or result.garbled
+                      or result.unexplained) and result.flat
     sys.exit(0 if clean else 1)
 
 
