@@ -16,6 +16,7 @@ from robot.utils import timestr_to_secs
 
 from atmodem import __version__
 from atmodem.emulators import BUILD, PLATFORMS, Emulator, machine
+from atmodem.faults import parse_spec
 from atmodem.lab import EchoServer, Internet, LabPki, Page, SntpServer, WebServer, server_context
 from atmodem.profiles import DEFAULT_PROFILE
 from atmodem.renode import renode_missing
@@ -167,6 +168,30 @@ class AtModemLibrary:
         """Sends later links to ``destination`` (``ADDRESS:PORT``) to ``to`` (``ADDRESS:PORT``) instead."""
         (address, port), (to_address, to_port) = parse_endpoint(destination), parse_endpoint(to)
         self._edit_world(self._world_now().forward_port, address, port, to_address, to_port)
+
+    @keyword
+    def inject_fault(self, spec: str) -> None:
+        """Adds a fault to the running modem's world, in the one-line form of ``atmodem serve
+        --fault``: ``kind=latency,command=+CIPSTART,seconds=2``, ``kind=drop_ap,ssid=atmodem-lab``,
+        ``kind=reset,port=80,after_bytes=100``, ``kind=dns_fail,host=www.atmodem.test`` …
+        (every kind and key: the ``atmodem.faults`` module). ``at`` is modem-clock seconds since
+        power-on; without it the fault acts at once."""
+        self._edit_world(self._world_now().faults.add, parse_spec(spec))
+
+    @keyword
+    def clear_faults(self) -> None:
+        """Forgets every fault of the modem's world, and what fired."""
+        self._edit_world(self._world_now().faults.clear)
+
+    @keyword
+    def fault_should_have_fired(self, kind: str, times: Optional[int] = None) -> int:
+        """Fails unless a fault of ``kind`` fired (exactly ``times`` times, if given); returns how often."""
+        firings = self._modem().call(self._world_now().faults.have_fired, kind)
+        for firing in firings:
+            logger.info(f"{firing.time:.3f}: {firing.summary()}")
+        if not firings or (times is not None and len(firings) != int(times)):
+            raise AssertionError(f"a {kind} fault fired {len(firings)} times, expected {times or 'at least once'}")
+        return len(firings)
 
     @keyword
     def set_sntp_server_time(self, when: str) -> None:
