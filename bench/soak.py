@@ -398,6 +398,8 @@ class Soak:
         self.ap_drops = sorted(self.rng.uniform(0.1, 0.9) * self.total for _ in range(AP_DROPS)) if faults else []
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="atmodem-soak-"))
         self.failures: list[Failure] = []
+        self.latency: Optional[Fault] = None
+        self.fired: dict[str, int] = {}
         self.memory = Memory()
         self.sntp = SntpServer()
         pki = LabPki(self.workdir / "pki")
@@ -494,9 +496,26 @@ class Soak:
         link.fault = faults.add(Fault(kind, **options))
 
     def _maybe_latency(self) -> None:
+        """One latency fault at a time, gone from the registry once spent (so it cannot grow)."""
+        faults = self.h.world.faults
+        if self.latency is not None and not self.latency.spent:
+            return
+        if self.latency is not None:
+            faults.remove(self.latency)
+            self.latency = None
         if self.rng is not None and self.rng.random() < LATENCY_CHANCE:
-            self.h.world.faults.add(Fault("latency", command=self.rng.choice(LATENCY_COMMANDS),
-                                          seconds=round(self.rng.uniform(0.01, 1.0), 3), times=1))
+            self.latency = faults.add(Fault("latency", command=self.rng.choice(LATENCY_COMMANDS),
+                                            seconds=round(self.rng.uniform(0.01, 1.0), 3), times=1))
+
+    def _forget_firings(self) -> None:
+        """Tally firings no open link can still be blamed on, and drop them from the world's list."""
+        fired = self.h.world.faults.fired
+        old = min((link.since for link in self.links if not link.done), default=len(fired))
+        for firing in fired[:old]:
+            self.fired[firing.fault.kind] = self.fired.get(firing.fault.kind, 0) + 1
+        del fired[:old]
+        for link in self.links:
+            link.since -= old
 
     def _maybe_drop_ap(self) -> None:
         if self.ap_drops and self.delivered() >= self.ap_drops[0]:
@@ -522,15 +541,16 @@ class Soak:
             else:
                 self.host.wait(0.001)
             if self.delivered() >= next_sample:
+                self._forget_firings()
                 self.memory.sample(self.delivered() / MB)
                 next_sample += every
         seconds = time.perf_counter() - start
         tracemalloc.stop()
-        fired: dict[str, int] = {}
-        for firing in self.h.world.faults.fired:
-            fired[firing.fault.kind] = fired.get(firing.fault.kind, 0) + 1
+        for link in self.links:
+            link.since = len(self.h.world.faults.fired)
+        self._forget_firings()
         return Result("passive" if self.passive else "active", self.delivered() / MB, seconds,
-                      self.links, self.failures, self.memory, fired)
+                      self.links, self.failures, self.memory, self.fired)
 
     def _read(self) -> None:
         self._maybe_latency()
