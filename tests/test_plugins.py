@@ -15,8 +15,12 @@ from support import Harness
 def test_built_in_plugins_come_through_the_entry_point_group():
     basic = installed()["basic"]
     assert (basic.distribution, basic.module.__name__) == ("atmodem", "atmodem_basic")
-    assert [p.name for p in plugin_set("esp_atmod-0.5.0").plugins] == ["basic", "wifi", "ethernet", "tcpip", "tls", "certs", "sntp"]
-    assert [p.name for p in plugin_set("esp_atmod-0.3.4").plugins] == ["basic", "wifi", "tcpip", "tls", "certs", "sntp"]
+    # Every profile's own plugins, then the add-ons no profile claims (the fault injector).
+    assert [p.name for p in plugin_set("esp_atmod-0.5.0").plugins] == [
+        "basic", "wifi", "ethernet", "tcpip", "tls", "certs", "sntp", "faults"]
+    assert [p.name for p in plugin_set("esp_atmod-0.3.4").plugins] == [
+        "basic", "wifi", "tcpip", "tls", "certs", "sntp", "faults"]
+    assert [p.name for p in plugin_set("telit").plugins] == ["telit", "telit_services", "faults"]
 
 
 def test_an_unknown_profile_is_named():
@@ -102,7 +106,8 @@ class TestThirdPartyPackage:
         plugins = PluginSet(get_profile("esp_atmod-0.5.0"))
         version = plugins.plugins[0].version
         assert [(p.name, p.distribution, p.version) for p in plugins.plugins] == [
-            *((name, "atmodem", version) for name in ("basic", "wifi", "ethernet", "tcpip", "tls", "certs", "sntp")),
+            *((name, "atmodem", version) for name in ("basic", "wifi", "ethernet", "tcpip", "tls", "certs", "sntp",
+                                                      "faults")),
             ("hello", "atmodem-hello", "1.2.3")]
         gmr = next(e for e in plugins.table.entries if e.command.name == "+GMR")
         assert (gmr.plugin, gmr.overrides) == ("hello", ("basic",))
