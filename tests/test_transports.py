@@ -111,6 +111,24 @@ def test_serve_runs_every_dialect(serve, profile, greeting, line, answer):
         assert wire.quiet() == b""
 
 
+def test_serve_injects_faults_from_the_command_line(serve):
+    modem = serve("--listen", "tcp:127.0.0.1:0", "--fault", r'kind=response,command=+GMR,response="\r\nbusy p...\r\n",times=1',
+                  "--fault", "kind=dns_fail,host=nowhere.test")
+    modem.wait_booted()
+    with connect(modem.port) as sock:
+        wire = socket_wire(sock)
+        wire.transact(b"ATE0\r\n", b"ATE0\r\n" + OK)
+        wire.transact(b"AT+GMR\r\n", b"\r\nbusy p...\r\n")
+        wire.transact(b"AT+GMR\r\n", GMR_050)   # once only
+        wire.transact(b'AT+CIPDOMAIN="nowhere.test"\r\n', b"DNS Fail\r\n\r\nERROR\r\n")
+
+
+def test_a_bad_fault_spec_is_a_usage_error(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "atmodem", "serve", "--listen", "tcp:127.0.0.1:0",
+                          "--fault", "kind=latency,command=+CIPSTART"], capture_output=True, text=True, env=cli_env())
+    assert run.returncode == 2 and "--fault" in run.stderr and "seconds" in run.stderr
+
+
 def test_listen_reconnect_keeps_the_modem_state(serve):
     modem = serve("--listen", "tcp:127.0.0.1:0")
     modem.wait_booted()

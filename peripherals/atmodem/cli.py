@@ -21,6 +21,7 @@ from atmodem.plugins import available_profiles, plugin_set
 from atmodem.profiles import DEFAULT_PROFILE
 from atmodem.session import ModemSession, Station
 from atmodem.transports import Pty, parse_tcp
+from atmodem.faults import Fault, parse_spec
 from atmodem.world import World
 
 
@@ -49,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="access points, Ethernet, DNS map and policy (TOML); default: one WPA2 network "
                             "'atmodem-lab' with password 'atmodem-pass'")
     serve.add_argument("--trace", type=Path, metavar="FILE", help="append every UART byte to FILE as JSON lines")
+    _modem_options(serve)
     serve.add_argument("--disable-plugin", action="append", default=[], metavar="NAME", help="leave a plugin out")
     serve.add_argument("-v", "--verbose", action="count", default=0, help="log more (twice: debug)")
 
@@ -62,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--profile", default=DEFAULT_PROFILE)
     run.add_argument("--state-dir", type=Path, help="the modem's flash (default: a fresh temporary one)")
     run.add_argument("--trace", type=Path, metavar="FILE", help="append every UART byte to FILE as JSON lines")
+    _modem_options(run)
     run.add_argument("--expect", type=_regex, metavar="REGEX", help="stop with success once a console line matches")
     run.add_argument("--fail", type=_regex, metavar="REGEX", help="stop with failure once a console line matches")
     run.add_argument("--timeout", type=float, metavar="SECONDS", help="stop with failure after this long")
@@ -84,15 +87,36 @@ def _transport_spec(args) -> tuple:
     return ("serial", args.serial)
 
 
+def _modem_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--fault", type=_fault, action="append", default=[], metavar="SPEC",
+                         help="inject a fault, e.g. kind=latency,command=+CIPSTART,seconds=2 (repeatable)")
+    command.add_argument("--pace", action="store_true",
+                         help="send the modem's output at its UART's baud rate, as the chip's UART does")
+
+
+def _fault(spec: str) -> Fault:
+    try:
+        return parse_spec(spec)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _world(args) -> World:
+    """The world file (or the built-in world) with the command line's faults."""
+    world = World.load(args.world) if args.world else World.default()
+    for fault in args.fault:
+        world.faults.add(fault)
+    return world
+
+
 async def _serve(args) -> None:
     loop = asyncio.get_running_loop()
     # Before anything is announced: whoever reads the announcement may press Ctrl-C at once.
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    world = World.load(args.world) if args.world else World.default()
-    station = Station(_transport_spec(args), world=world, profile=args.profile, state_dir=args.state_dir,
-                      disabled=frozenset(args.disable_plugin), trace=args.trace)
+    station = Station(_transport_spec(args), world=_world(args), profile=args.profile, state_dir=args.state_dir,
+                      disabled=frozenset(args.disable_plugin), trace=args.trace, pace=args.pace)
     modem, transport = station.modem, station.transport
     modem.observers.append(_announce)
     await transport.start()
@@ -119,11 +143,11 @@ ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 def _run(args) -> int:
     chosen = machine(args.machine)
     chosen.command(args.firmware, 0)  # a missing emulator or firmware is a usage error: before any start
-    world = World.load(args.world) if args.world else World.default()
+    world = _world(args)
     internet = Internet(args.lab) if args.lab else None
     scratch = tempfile.TemporaryDirectory(prefix="atmodem-run-")
     session = ModemSession(("listen", "127.0.0.1", 0), world=world, profile=args.profile,
-                           state_dir=args.state_dir or Path(scratch.name), trace=args.trace)
+                           state_dir=args.state_dir or Path(scratch.name), trace=args.trace, pace=args.pace)
     emulator = None
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, *ENDING_SIGNALS)}
     for sig in ENDING_SIGNALS:
