@@ -90,7 +90,8 @@ def atmodem_world_event(modem, event):
 
     Kinds: ``ap_removed``, ``ap_restored``, ``rssi_changed`` (subject: the
     ``AccessPoint``), ``cable_unplugged``, ``cable_plugged`` (subject: the
-    ``Ethernet``), ``host_mapped`` (subject: the name). Raise URCs with
+    ``Ethernet``), ``host_mapped`` (subject: the name), ``port_forwarded``, ``fault_added``
+    (subject: the ``atmodem.faults.Fault``). Raise URCs with
     ``modem.urc`` so they wait for a blocking command as on the chip.
     """
 
