@@ -1,7 +1,5 @@
 """TCP and TLS data throughput through the modem, against plain Python sockets in the same run.
 
-    python bench/throughput.py [--megabytes N]
-
 One modem on a manual clock with real loopback sockets (as the tests run it).
 The host side is this process feeding AT commands straight into the engine;
 the far end is a server thread on 127.0.0.1.
@@ -14,8 +12,7 @@ the far end is a server thread on 127.0.0.1.
 
 * TLS: the same over AT+CIPSTART="SSL" (TLS 1.2, auth mode 0) against a Python ``ssl``
   server, next to a plain ``ssl`` client socket; and the wall time of one TLS
-  AT+CIPSTART (the spec's simulated 1.5 s costs nothing on the manual clock) next to a
-  plain ``ssl`` handshake.
+  AT+CIPSTART next to a plain ``ssl`` handshake.
 
 Targets: at least 20 MB/s each way over TCP and 10 MB/s over TLS (a real ESP8266's UART
 tops out below 0.5 MB/s).
@@ -23,7 +20,6 @@ tops out below 0.5 MB/s).
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import re
 import socket
@@ -39,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from atmodem.clock import ManualClock
-from atmodem.engine import Modem
+from atmodem.engine import Modem, Timing
 from atmodem.net import TCP_WINDOW, Network, SelectorReactor
 from atmodem.plugins import plugin_set
 from atmodem.profiles import DEFAULT_PROFILE
@@ -49,6 +45,7 @@ TARGET_MB_S = 20.0
 TARGET_TLS_MB_S = 10.0
 CHUNK = 2048
 MB = 1024 * 1024
+LONG_JUMP = 0.5  # simulated seconds
 
 
 class Server:
@@ -86,8 +83,8 @@ class Server:
         self.listener.close()
 
 
-def server_context() -> ssl.SSLContext:
-    """A throw-away self-signed certificate (the modem connects in auth mode 0)."""
+def certificate_files() -> tuple[Path, Path]:
+    """A throw-away self-signed certificate and its key (the modem connects in auth mode 0)."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench.test")])
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -98,8 +95,12 @@ def server_context() -> ssl.SSLContext:
     (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     (folder / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                        serialization.NoEncryption()))
+    return folder / "cert.pem", folder / "key.pem"
+
+
+def server_context() -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    context.load_cert_chain(*certificate_files())
     return context
 
 
@@ -111,14 +112,19 @@ def client_context() -> ssl.SSLContext:
 
 
 class Bench:
-    """A joined modem and a way to run it until something has been said."""
+    """A joined modem and a way to run it until something has been said.
 
-    def __init__(self):
+    Modems given one ``clock`` and ``reactor`` run side by side on one loop; a reactor
+    passed in is closed by whoever made it."""
+
+    def __init__(self, clock: ManualClock | None = None, reactor: SelectorReactor | None = None,
+                 timing: Timing = Timing()):
         self.out = bytearray()
-        self.clock = ManualClock()
-        self.reactor = SelectorReactor()
+        self.clock = clock or ManualClock()
+        self._owns_reactor = reactor is None
+        self.reactor = reactor or SelectorReactor()
         world = World.default()
-        self.modem = Modem(plugin_set(DEFAULT_PROFILE), self.clock, world=world,
+        self.modem = Modem(plugin_set(DEFAULT_PROFILE), self.clock, timing=timing, world=world,
                            network=Network(self.reactor, world), sink=self.out.extend)
         self.modem.power_on()
         self.until(lambda: b"ready" in self.out)
@@ -130,10 +136,14 @@ class Bench:
             if self.reactor.poll(0):
                 continue
             due = self.clock.next_due()
-            if due is not None:
-                self.clock.advance(due - self.clock.now())
-            else:
+            if due is None:
                 self.reactor.poll(0.001)
+                continue
+            jump = due - self.clock.now()
+            # A long jump may be a connect or send timeout: the real peer first gets a moment to answer.
+            if jump > LONG_JUMP and self.reactor.poll(min(0.05, jump / 100)):
+                continue
+            self.clock.advance(jump)
 
     def wait(self) -> None:
         """Handle whatever I/O is ready, then let the simulated network latency pass."""
@@ -153,7 +163,8 @@ class Bench:
 
     def close(self) -> None:
         self.modem.power_off()
-        self.reactor.close()
+        if self._owns_reactor:
+            self.reactor.close()
 
 
 def upload(size: int, tls: ssl.SSLContext | None = None) -> float:
@@ -187,8 +198,8 @@ def download_active(size: int, tls: ssl.SSLContext | None = None) -> float:
     return size / elapsed / MB
 
 
-def download_passive(size: int) -> float:
-    bench, server = Bench(), Server(stream=size)
+def download_passive(size: int, tls: ssl.SSLContext | None = None) -> float:
+    bench, server = Bench(), Server(stream=size, tls=tls)
     bench.command(b"AT+CIPRECVMODE=1")
     bench.connect(server)
     got = 0
@@ -245,8 +256,11 @@ def baseline_download(size: int, tls: ssl.SSLContext | None = None) -> float:
 
 
 def handshakes(count: int, tls: ssl.SSLContext) -> tuple[float, float]:
-    """Mean wall milliseconds of a TLS AT+CIPSTART through the modem, and of a plain ssl handshake."""
-    bench, server = Bench(), Server(tls=tls, connections=count)
+    """Mean wall milliseconds of a TLS AT+CIPSTART through the modem, and of a plain ssl handshake.
+
+    The modem's simulated delays (the spec's 1.5 s handshake) are zero here: what is left is
+    the real handshake over loopback and the engine's own work."""
+    bench, server = Bench(timing=Timing.instant()), Server(tls=tls, connections=count)
     start = time.perf_counter()
     for _ in range(count):
         bench.connect(server)
@@ -259,28 +273,3 @@ def handshakes(count: int, tls: ssl.SSLContext) -> tuple[float, float]:
         client_context().wrap_socket(socket.create_connection(("127.0.0.1", plain_server.port))).close()
     return modem, (time.perf_counter() - start) / count * 1000
 
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--megabytes", type=int, default=32)
-    size = parser.parse_args().megabytes * MB
-    tls = server_context()
-    rows = [
-        ("upload, AT+CIPSEND 2048-byte chunks", upload(size), baseline_upload(size), TARGET_MB_S),
-        ("download, active +IPD", download_active(size), baseline_download(size), TARGET_MB_S),
-        ("download, passive AT+CIPRECVDATA=2048", download_passive(size), baseline_download(size), TARGET_MB_S),
-        ("TLS upload, AT+CIPSEND 2048-byte chunks", upload(size, tls), baseline_upload(size, tls), TARGET_TLS_MB_S),
-        ("TLS download, active +IPD", download_active(size, tls), baseline_download(size, tls), TARGET_TLS_MB_S),
-    ]
-    print(f"{size // MB} MB each, one link, loopback, 2-core machine")
-    print(f"{'direction':<40} {'modem MB/s':>10} {'socket MB/s':>11} {'ratio':>6}  target")
-    for label, modem, plain, target in rows:
-        verdict = "meets" if modem >= target else "MISSES"
-        print(f"{label:<40} {modem:>10.1f} {plain:>11.1f} {modem / plain:>6.2f}  {target:.0f} MB/s: {verdict}")
-    modem_ms, plain_ms = handshakes(50, tls)
-    print(f"{'TLS AT+CIPSTART (ECDSA P-256, TLS 1.2)':<40} {modem_ms:>8.2f} ms {plain_ms:>8.2f} ms {modem_ms / plain_ms:>6.2f}"
-          "  wall time per link, plain ssl handshake")
-
-
-if __name__ == "__main__":
-    main()
