@@ -9,7 +9,7 @@ EMULATORS := $(BUILD)/.emulators-installed
 CA_PEM    := $(BUILD)/pki/ca.pem
 STM32_ELF := $(BUILD)/firmware/stm32/netduinoplus2/atmodem-https.elf
 
-.PHONY: setup setup-emulators firmware demo test bench clean
+.PHONY: setup setup-emulators firmware demo test bench robot-parallel clean
 
 setup: $(STAMP)
 
@@ -44,9 +44,19 @@ demo: setup firmware
 test: setup firmware
 	$(PYTHON) -m pytest
 
+# Every benchmark in one table, each figure next to a raw-Python baseline (about 30 s).
 bench: setup
-	$(PYTHON) bench/engine.py
-	$(PYTHON) bench/throughput.py
+	$(PYTHON) bench/run.py
+
+# The Robot suites side by side under pabot: each suite's modem, lab servers, state folder and
+# output are its own. pabot's lock server (fixed port 8270) stays off; no suite takes a lock.
+# One CI runner of three: make robot-parallel ROBOT_ARGS='--shard 2/3'
+ROBOT_PROCESSES ?= 2
+ROBOT_ARGS      ?=
+robot-parallel: setup firmware
+	mkdir -p $(BUILD)/robot/parallel
+	cd $(BUILD)/robot/parallel && $(abspath $(VENV))/bin/pabot --processes $(ROBOT_PROCESSES) --no-pabotlib \
+	    --command $(abspath $(PYTHON)) -m robot --end-command --outputdir . $(ROBOT_ARGS) $(CURDIR)/robot/suites
 
 clean:
 	rm -rf $(VENV) build *.egg-info peripherals/*.egg-info
