@@ -177,7 +177,9 @@ def socket_fleet(port: int, count: int) -> dict:
 def measure(kind: str, port: int, count: int, traced: bool) -> dict:
     """One fleet in a fresh interpreter: its figures as a dict."""
     command = [sys.executable, __file__, "--measure", kind, "--port", str(port), "--count", str(count)]
-    result = subprocess.run(command + (["--traced"] if traced else []), capture_output=True, text=True, check=True)
+    result = subprocess.run(command + (["--traced"] if traced else []), capture_output=True, text=True)
+    if result.returncode:
+        raise RuntimeError(f"the {kind} fleet failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout)
 
 
