@@ -99,8 +99,9 @@ def data_rows(sizes: Sizes) -> list[Row]:
     rows = []
     for label, modem, plain, context in cases:
         target = throughput.TARGET_TLS_MB_S if context else throughput.TARGET_MB_S
-        rows.append(Row(label, modem(size, context), "MB/s", plain(size, context),
-                        "ssl socket" if context else "socket", target))
+        # A plain socket moves the bytes in tens of milliseconds, so its figure is the best of three.
+        baseline = max(plain(size, context) for _ in range(3))
+        rows.append(Row(label, modem(size, context), "MB/s", baseline, "ssl socket" if context else "socket", target))
     modem_ms, plain_ms = throughput.handshakes(sizes.handshakes, tls)
     rows.append(Row("TLS AT+CIPSTART, wall time (real handshake)", modem_ms, "ms", plain_ms, "ssl handshake",
                     higher_is_better=False, digits=2))
