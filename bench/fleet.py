@@ -37,11 +37,16 @@ from atmodem.net import SelectorReactor
 from throughput import Bench, client_context
 
 PROBE = b"0123456789abcdef"
+SOCKETS_PER_MODEM = 2  # its SNTP client's UDP socket, and its link
+SPARE_FILES = 64       # the interpreter's own, the reactor's, the server's listener
+
+
+_STATM = open("/proc/self/statm")  # opened once: a fleet that ran out of descriptors is still measured
 
 
 def resident_bytes() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    _STATM.seek(0)
+    return int(_STATM.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def heap_bytes() -> int:
@@ -49,11 +54,14 @@ def heap_bytes() -> int:
     return tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else 0
 
 
-def raise_file_limit(needed: int) -> None:
-    """Lift the soft limit on open files towards the hard one when ``needed`` descriptors would not fit."""
+def raise_file_limit(needed: int) -> int:
+    """Lift the soft limit on open files towards the hard one when ``needed`` descriptors would not
+    fit; returns the limit now in force."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and soft < needed:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (needed if hard == resource.RLIM_INFINITY else min(needed, hard), hard))
+        soft = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    return needed if soft == resource.RLIM_INFINITY else soft
 
 
 # ---------------------------------------------------------------- the far end
@@ -78,16 +86,19 @@ def serve(cert: str, key: str) -> None:
         server = await asyncio.start_server(echo, "127.0.0.1", 0, ssl=context, backlog=1024)
         print(server.sockets[0].getsockname()[1], flush=True)
         await asyncio.to_thread(sys.stdin.read)
-        server.close()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        # Links still open here (a fleet that broke off) would each log their cancelled reader.
+        os._exit(0)
 
 
 class EchoProcess:
     """``serve`` in a child process, for as long as the ``with`` block runs."""
 
     def __init__(self, cert: Path, key: Path, connections: int):
-        raise_file_limit(connections + 64)  # the child inherits the limit
+        raise_file_limit(connections + SPARE_FILES)  # the child inherits the limit
         self.process = subprocess.Popen([sys.executable, __file__, "--serve", str(cert), str(key)],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.port = int(self.process.stdout.readline())
@@ -111,8 +122,12 @@ def open_tls(bench: Bench, port: int) -> bool:
 
 
 def modem_fleet(port: int, limit: int) -> dict:
-    """Boot ``limit`` modems, then give each one TLS link; stops early at the first failure."""
-    raise_file_limit(limit + 64)  # one socket per modem
+    """Boot up to ``limit`` modems (fewer where the open-file limit leaves less room), then give each
+    one TLS link, stopping at the first that fails."""
+    error = None
+    room = (raise_file_limit(limit * SOCKETS_PER_MODEM + SPARE_FILES) - SPARE_FILES) // SOCKETS_PER_MODEM
+    if room < limit:
+        error, limit = f"the open-file limit leaves room for {room} modems", room
     clock, reactor = ManualClock(), SelectorReactor()
     # What every modem shares (the plugin set, the client TLS context, imports) is made first, off the books.
     first = Bench(clock, reactor, timing=Timing.instant())
@@ -121,7 +136,6 @@ def modem_fleet(port: int, limit: int) -> dict:
     fleet: list[Bench] = []
     heap, rss = heap_bytes(), resident_bytes()
     start = time.perf_counter()
-    error = None
     try:
         for _ in range(limit):
             fleet.append(Bench(clock, reactor, timing=Timing.instant()))
@@ -131,8 +145,6 @@ def modem_fleet(port: int, limit: int) -> dict:
     idle_heap, idle_rss = heap_bytes(), resident_bytes()
     linked = 0
     for bench in fleet:
-        if error:
-            break
         if not open_tls(bench, port):
             error = f"modem {linked + 1}: {bytes(bench.out)!r}"
             break
@@ -157,7 +169,7 @@ def modem_fleet(port: int, limit: int) -> dict:
 
 def socket_fleet(port: int, count: int) -> dict:
     """The baseline: ``count`` plain ssl client sockets to the same server."""
-    raise_file_limit(count + 64)
+    raise_file_limit(count + SPARE_FILES)
     context = client_context()
     context.wrap_socket(socket.create_connection(("127.0.0.1", port))).close()  # off the books, as above
     heap, rss = heap_bytes(), resident_bytes()
