@@ -46,6 +46,8 @@ def test_cwjap_starts_sntp(server):
     reply = h.send(b"AT+SNTPTIME?\r\n")
     seconds = int(reply.split(b":")[1].split(b",")[0])
     assert abs(seconds - WHEN) <= 2 and reply.endswith(b"\r\nOK\r\n") and b",2026-06-01 12:00:0" in reply
+    # The default world reaches 127.0.0.0/8 only: the modem's UDP port is not open beyond it.
+    assert h.modem.runtime["sntp"].socket.sock.getsockname()[0] == "127.0.0.1"
 
 
 def test_cipsntpcfg_with_timezone_and_server(server):

@@ -64,6 +64,7 @@ def test_load(tmp_path):
     assert world.latency == 0.005 and world.server_ports == {333: 0}
     assert world.route("127.0.0.9", 443) == ("127.0.0.1", 40443) and world.route("127.0.0.9", 80) == ("127.0.0.9", 80)
     assert world.mac_bytes == bytes.fromhex("5ccf7f000001")
+    assert world.loopback_only and not World.from_dict({"policy": {"reachable": ["10.0.0.0/8"]}}).loopback_only
     assert world.cellular.coverage and (world.cellular.address(1), world.cellular.address(2)) == (
         "10.7.125.7", "37.176.124.199")
 

@@ -447,7 +447,8 @@ class Datagrams:
         self.on_datagram = on_datagram
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setblocking(False)
-        self.sock.bind(("0.0.0.0", 0))
+        # Loopback when the world reaches nothing else, so a modem's port is never open to the LAN.
+        self.sock.bind(("127.0.0.1" if network.world.loopback_only else "0.0.0.0", 0))
         network.reactor.add_reader(self.sock.fileno(), self._readable)
 
     def send(self, data: bytes, address: tuple[str, int]) -> bool:
@@ -468,7 +469,8 @@ class Datagrams:
             data, sender = self.sock.recvfrom(2048)
         except (BlockingIOError, InterruptedError, OSError):
             return
-        self.on_datagram(data, sender[:2])
+        if self.network.world.may_reach(sender[0]):   # what the policy forbids cannot answer either
+            self.on_datagram(data, sender[:2])
 
     def close(self) -> None:
         if self.sock.fileno() >= 0:

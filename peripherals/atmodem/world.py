@@ -75,6 +75,7 @@ from typing import Callable, Optional
 from atmodem.faults import Faults
 
 IPv4 = ipaddress.IPv4Address
+LOOPBACK = {4: ipaddress.ip_network("127.0.0.0/8"), 6: ipaddress.ip_network("::1/128")}
 ENCRYPTIONS = ("open", "wep", "wpa", "wpa2", "wpa_wpa2", "wpa2_enterprise", "wpa3")
 JOIN_OUTCOMES = ("ok", "fail", "no_ip")
 
@@ -266,6 +267,11 @@ class World:
     def route(self, address: str, port: int) -> tuple[str, int]:
         """Where a link the modem opens to ``address:port`` really connects."""
         return self.forward.get((address, port), (address, port))
+
+    @property
+    def loopback_only(self) -> bool:
+        """Whether every address links may reach is on this machine."""
+        return all(net.subnet_of(LOOPBACK[net.version]) for net in self._reachable)
 
     def may_reach(self, address: str) -> bool:
         try:
