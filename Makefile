@@ -9,7 +9,7 @@ EMULATORS := $(BUILD)/.emulators-installed
 CA_PEM    := $(BUILD)/pki/ca.pem
 STM32_ELF := $(BUILD)/firmware/stm32/netduinoplus2/atmodem-https.elf
 
-.PHONY: setup setup-emulators firmware demo test bench robot-parallel clean
+.PHONY: setup setup-emulators firmware demo test bench soak fuzz robot-parallel clean
 
 setup: $(STAMP)
 
@@ -47,6 +47,14 @@ test: setup firmware
 # Every benchmark in one table, each figure next to a raw-Python baseline (about 30 s).
 bench: setup
 	$(PYTHON) bench/run.py
+
+# 100 MB through five TCP and TLS links in both receive modes with random faults (about a minute),
+# and the engine's stateful fuzz target for 100,000 steps.
+soak: setup
+	$(PYTHON) bench/soak.py
+
+fuzz: setup
+	$(PYTHON) bench/fuzz.py
 
 # The Robot suites side by side under pabot: each suite's modem, lab servers, state folder and
 # output are its own. pabot's lock server (fixed port 8270) stays off; no suite takes a lock.

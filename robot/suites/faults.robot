@@ -12,7 +12,7 @@ Test Teardown     Run Keywords    Close All Connections    AND    Stop Everythin
 
 
 *** Variables ***
-${WORLD}          ${TEMPDIR}/atmodem-faults-world.toml
+${WORLD}          ${OUTPUT DIR}/faults-world.toml
 # The built-in world's network, joined in a fifth of a second: every test joins afresh.
 ${WORLD TOML}     [[access_point]]\nssid = "atmodem-lab"\npassword = "atmodem-pass"\njoin_delay = 0.2\n
 ...               [dns]\nhosts = { "localhost" = "127.0.0.1" }\n
