@@ -9,7 +9,7 @@ Invariants, after every step:
   sequence (finish a data block, end a line) gets ``OK`` for ``AT``;
 * a complete command line of at most 200 bytes, sent in COMMAND mode, gets exactly one terminal
   answer (``OK``, ``ERROR``, ``FAIL``, the prompts, which all end in one of those), or none for the
-  spec's silent forms (``AT+CIPRECVLEN`` other than ``?``, spec §13.9);
+  spec's silent form (``AT+CIPRECVLEN=…``, spec §7.3);
 * ``AT+CIPSTATUS`` lists exactly the modem's open links, each with the host socket's real ends;
 * a reset keeps what spec §5 keeps (the UART in EEPROM) and forgets the RAM settings, and closes every
   socket of the old boot.
@@ -43,7 +43,8 @@ BOUND = 30.0
 LINE_LIMIT = 200
 # A terminal answer is a line of its own (so "Link type ERROR" is text before one); the prompts end in OK.
 TERMINAL = re.compile(rb"(?:^|\n)(?:SEND )?(?:OK|ERROR|FAIL)\r\n")
-SILENT = re.compile(rb"^AT\+CIPRECVLEN(?![A-Za-z]|\?\r\n$)")
+# The set form of AT+CIPRECVLEN says nothing (spec §7.3); other lines the QUERY_SET matcher skips.
+SILENT = re.compile(rb"^AT\+CIPRECVLEN=")
 DATA_BLOCK = re.compile(rb"\r\n\+(?:IPD,(?:\d+,)?|CIPRECVDATA,)(\d+)(?:,[^:,\r\n]*,\d+)?:")
 STATUS_LINE = re.compile(rb'\+CIPSTATUS:(\d),"(\w+)","([^"]*)",(\d+),(\d+),0\r\n')
 ARGUMENTS = [b"0", b"1", b"2", b"3", b"5", b"80", b"180", b"333", b"2048", b"9600", b"", b"?", b'"atmodem-lab"',
