@@ -132,6 +132,21 @@ class Harness:
         assert self.send(JOIN) == b"WIFI CONNECTED\r\nWIFI GOT IP\r\n\r\nOK\r\n"
 
 
+# The longest raw block the modem can be in: a certificate upload ends only at 4096 bytes
+# (spec §8.4); a CIPSEND takes at most 2048.
+LONGEST_RAW_BLOCK = 4096
+
+
+def recovers(h: Harness) -> bool:
+    """After a storm: finish what runs, fill any raw block, end a partial line; AT must answer OK."""
+    h.settle()
+    if h.modem.mode is Mode.RAW:
+        h.send(b"\x00" * LONGEST_RAW_BLOCK)
+    h.send(b"\r\n")
+    h.take()
+    return h.send(b"AT\r\n").endswith(b"\r\nOK\r\n") and h.modem.mode is Mode.COMMAND
+
+
 def instant(**options) -> Harness:
     return Harness(timing=Timing.instant(), **options)
 

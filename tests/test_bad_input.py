@@ -2,10 +2,9 @@
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from atmodem.engine import Mode
 from conversation import OK
 from probes import BusyProbe, RawProbe
-from support import Harness
+from support import Harness, recovers
 
 COMMANDS = [b"AT", b"ATE0", b"ATE1", b"AT+GMR", b"AT+RST", b"AT+RESTORE", b"AT+SYSRAM?", b"AT+UART_CUR=9600,8,1,0,0",
             b"AT+UART_DEF?", b"AT+SYSCPUFREQ=160", b"AT+RFMODE?", b"AT+TESTBUSY=2", b"AT+TESTRAW=5", b"at", b"+++"]
@@ -18,16 +17,6 @@ chunks = st.lists(
     ),
     max_size=40,
 )
-
-
-def recovers(h: Harness) -> bool:
-    """After the storm: finish what runs, end any partial line or raw block, then AT must answer OK."""
-    h.clock.run_until_idle()
-    if h.modem.mode is Mode.RAW:
-        h.send(b"\x00" * 5)
-    h.send(b"\r\n")
-    h.take()
-    return h.send(b"AT\r\n").endswith(OK) and h.modem.mode is Mode.COMMAND
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -33,9 +33,9 @@ from atmodem.lab.pki import issue, utc
 from atmodem.plugins import PluginSet, get_profile
 from atmodem.profiles import DEFAULT_PROFILE
 from atmodem.world import World
-from support import JOIN, Harness
+from support import JOIN, Harness, recovers
 from test_bad_input import COMMANDS as BASIC_COMMANDS
-from test_network_fuzz import _Failures, commands as network_commands, recovers
+from test_network_fuzz import _Failures, commands as network_commands
 
 # Past the longest wait a command may hold the modem (a failed join, a send or connect timeout, a TLS
 # handshake on top of a connect), short of AT+CIPSTO, which only closes links.

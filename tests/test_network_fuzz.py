@@ -13,8 +13,7 @@ import threading
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from atmodem.engine import Mode
-from support import Harness
+from support import Harness, recovers
 
 OK = b"\r\nOK\r\n"
 
@@ -71,17 +70,6 @@ def storm(port: int):
         ),
         max_size=30,
     )
-
-
-def recovers(h: Harness) -> bool:
-    """Finish what runs, fill any half-sent CIPSEND, end a partial line: AT must answer OK."""
-    h.settle()
-    if h.modem.mode is Mode.RAW:
-        # A CIPSEND takes at most 2048 bytes; a certificate upload ends only at its 4096-byte limit (spec §8.4).
-        h.send(b"\x00" * 4096)
-    h.send(b"\r\n")
-    h.take()
-    return h.send(b"AT\r\n").endswith(OK) and h.idle
 
 
 @pytest.mark.timeout(300)
