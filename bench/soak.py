@@ -38,7 +38,6 @@ import ssl
 import struct
 import sys
 import tempfile
-import threading
 import time
 import tracemalloc
 from dataclasses import dataclass, field
@@ -48,8 +47,7 @@ from typing import Optional
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from atmodem.faults import Fault  # noqa: E402
-from atmodem.lab import LabPki, SntpServer, server_context  # noqa: E402
-from atmodem.lab.servers import _TlsCounting  # noqa: E402
+from atmodem.lab import LabPki, SntpServer, TcpServer, server_context  # noqa: E402
 from atmodem.world import AccessPoint, World  # noqa: E402
 from host import Host  # noqa: E402
 from support import Harness  # noqa: E402
@@ -216,62 +214,38 @@ class Ledger:
         return filled
 
 
-class StreamServer(_TlsCounting):
+class StreamServer(TcpServer):
     """Serves one link's stream: each connection names its start offset (8 bytes), then gets
     the stream from there to ``size`` and an orderly close. ``sent`` records, per connection,
     where it started and how far the socket took bytes."""
 
+    timeout = 60.0
+
     def __init__(self, stream: Stream, size: int, context: Optional[ssl.SSLContext] = None):
-        super().__init__(context)
         self.stream = stream
         self.size = size
         self.sent: list[list[int]] = []
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        threading.Thread(target=self._serve, name=f"soak-server-{stream.link}", daemon=True).start()
+        super().__init__(context)
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
-
-    def _one(self, conn: socket.socket) -> None:
-        conn.settimeout(60)
-        peer = self._secure(conn)
-        if peer is None:
+    def handle(self, peer: socket.socket) -> None:
+        # An OSError (the link was reset or cut) ends the connection; the host reopens it.
+        request = b""
+        while len(request) < 8 and (chunk := peer.recv(8 - len(request))):
+            request += chunk
+        if len(request) < 8:
             return
-        try:
-            request = b""
-            while len(request) < 8 and (chunk := peer.recv(8 - len(request))):
-                request += chunk
-            if len(request) < 8:
-                return
-            offset = struct.unpack(">Q", request)[0]
-            progress = [offset, offset]
-            self.sent.append(progress)
-            while progress[1] < self.size:
-                data = self.stream.read(progress[1], min(SERVER_CHUNK, self.size - progress[1]))
-                peer.sendall(data)
-                progress[1] += len(data)
-            if isinstance(peer, ssl.SSLSocket):
-                peer = peer.unwrap()
-            peer.shutdown(socket.SHUT_WR)
-            while peer.recv(4096):
-                pass
-        except OSError:
-            pass   # the link was reset or cut: the host reopens it
-        finally:
-            peer.close()
-
-    def close(self) -> None:
-        try:
-            self.listener.shutdown(socket.SHUT_RDWR)
-        except OSError:
+        offset = struct.unpack(">Q", request)[0]
+        progress = [offset, offset]
+        self.sent.append(progress)
+        while progress[1] < self.size:
+            data = self.stream.read(progress[1], min(SERVER_CHUNK, self.size - progress[1]))
+            peer.sendall(data)
+            progress[1] += len(data)
+        if isinstance(peer, ssl.SSLSocket):
+            peer = peer.unwrap()
+        peer.shutdown(socket.SHUT_WR)
+        while peer.recv(4096):
             pass
-        self.listener.close()
 
 
 @dataclass

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from atmodem.lab import EchoServer
+from atmodem.lab import TcpServer
 from atmodem.lab.pki import issue, key_pem, utc
 from atmodem.world import World
 from support import Harness
@@ -97,7 +97,7 @@ def pki(tmp_path_factory):
     return Pki(tmp_path_factory.mktemp("telit-pki"))
 
 
-class ScriptedServer(EchoServer):
+class ScriptedServer(TcpServer):
     """A TLS server whose connections run ``script(tls_socket)``; records whether each resumed a session."""
 
     def __init__(self, context: ssl.SSLContext, script):
@@ -105,18 +105,9 @@ class ScriptedServer(EchoServer):
         self.resumed: list[bool] = []
         super().__init__(context)
 
-    def _one(self, conn) -> None:
-        conn.settimeout(10)
-        peer = self._secure(conn)
-        if peer is None:
-            return
+    def handle(self, peer) -> None:
         self.resumed.append(peer.session_reused)
-        try:
-            self.script(peer)
-        except OSError:
-            pass
-        finally:
-            peer.close()
+        self.script(peer)
 
 
 def echo(peer) -> None:

@@ -20,7 +20,7 @@ import pytest
 
 from pki import Pki
 from support import Harness
-from atmodem.lab import WebServer, server_context
+from atmodem.lab import TcpServer, WebServer, server_context
 from atmodem.lab.pki import issue, key_pem, utc
 from atmodem.lab.servers import Page
 from atmodem.world import World
@@ -29,7 +29,9 @@ SERVER = "tls.test"            # the guide's "server_address" / "mqtt_broker_add
 CLOCK = b'AT+CCLK="26/06/01,12:00:00+00"\r'   # certificates are checked at the module's clock (§6.2 note)
 PAGE = b"<!doctype html>\n<html>\n<body>Hello from the atmodem lab</body>\n</html>\n"
 FILE = bytes(range(256)) * 40 + b"end of file.txt\n"
-class FtpsServer:
+
+
+class FtpsServer(TcpServer):
     """An FTP server with explicit TLS (RFC 4217): AUTH TLS, PBSZ, PROT, USER/PASS, TYPE, PASV,
     RETR and QUIT, one thread per client; passive data connections are TLS when PROT P was given.
 
@@ -40,27 +42,16 @@ class FtpsServer:
 
     def __init__(self, context: ssl.SSLContext, files: dict[str, bytes], user: str = "user",
                  password: str = "secret", stall_after: int | None = None):
-        self.context = context
+        self.tls = context   # for AUTH TLS and PROT P: the control connection starts in the clear
         self.files = files
         self.stall_after = stall_after
         self.closed = threading.Event()
         self.user, self.password = user, password
         self.commands: list[str] = []
         self.secured_data = 0
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__()
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._session, args=(conn,), daemon=True).start()
-
-    def _session(self, conn: socket.socket) -> None:
-        conn.settimeout(10)
+    def handle(self, conn: socket.socket) -> None:
         control = conn
         protected = False
         passive = None
@@ -73,7 +64,7 @@ class FtpsServer:
                 self.commands.append(verb)
                 if verb == "AUTH" and argument.upper() == "TLS":
                     control.sendall(b"234 AUTH TLS successful\r\n")
-                    control = self.context.wrap_socket(conn, server_side=True)
+                    control = self.tls.wrap_socket(conn, server_side=True)
                     reader = control.makefile("rb")
                 elif verb == "PBSZ":
                     control.sendall(b"200 PBSZ=0\r\n")
@@ -105,7 +96,7 @@ class FtpsServer:
                     passive.close()
                     passive = None
                     if protected:
-                        data = self.context.wrap_socket(data, server_side=True)
+                        data = self.tls.wrap_socket(data, server_side=True)
                         self.secured_data += 1
                     if self.stall_after is not None:
                         data.sendall(body[:self.stall_after])
@@ -126,63 +117,36 @@ class FtpsServer:
 
     def close(self) -> None:
         self.closed.set()
-        self.listener.close()
+        super().close()
 
 
-class MqttBroker:
+class MqttBroker(TcpServer):
     """An MQTT 3.1.1 broker over TLS that knows CONNECT, PINGREQ and DISCONNECT: enough to see a
     client log in, stay alive and leave. ``sessions`` records each CONNECT (client id, user,
     password, keep-alive, clean session, the client certificate's subject if one was shown),
     ``pings`` and ``disconnects`` count the rest; ``refuse`` answers CONNACK with that code."""
 
     def __init__(self, context: ssl.SSLContext, refuse: int = 0):
-        self.context = context
         self.refuse = refuse
         self.sessions: list[dict] = []
         self.pings = 0
         self.disconnects = 0
-        self.failures = 0
         self.server_names: list[Optional[str]] = []    # the SNI of each handshake
         context.sni_callback = lambda _sock, name, _context: self.server_names.append(name)
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__(context)
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
+    def handle(self, client) -> None:
+        while packet := _read_packet(client):
+            kind, body = packet
+            if kind == 0x10:
+                self.sessions.append(_parse_connect(body, client.getpeercert()))
+                client.sendall(bytes([0x20, 2, 0, self.refuse]))
+            elif kind == 0xC0:
+                self.pings += 1
+                client.sendall(b"\xd0\x00")
+            elif kind == 0xE0:
+                self.disconnects += 1
                 return
-            threading.Thread(target=self._session, args=(conn,), daemon=True).start()
-
-    def _session(self, conn: socket.socket) -> None:
-        conn.settimeout(10)
-        try:
-            client = self.context.wrap_socket(conn, server_side=True)
-        except (OSError, ssl.SSLError):
-            self.failures += 1
-            conn.close()
-            return
-        try:
-            while packet := _read_packet(client):
-                kind, body = packet
-                if kind == 0x10:
-                    self.sessions.append(_parse_connect(body, client.getpeercert()))
-                    client.sendall(bytes([0x20, 2, 0, self.refuse]))
-                elif kind == 0xC0:
-                    self.pings += 1
-                    client.sendall(b"\xd0\x00")
-                elif kind == 0xE0:
-                    self.disconnects += 1
-                    return
-        except (OSError, ssl.SSLError):
-            pass
-        finally:
-            client.close()
-
-    def close(self) -> None:
-        self.listener.close()
 
 
 def _read_packet(sock) -> Optional[tuple[int, bytes]]:

@@ -5,7 +5,7 @@ forwarding (``World.map_host``, ``World.forward_port``) send a firmware's links 
 """
 
 from atmodem.lab.pki import LabPki, server_context
-from atmodem.lab.servers import EchoServer, Page, SntpServer, WebServer
+from atmodem.lab.servers import EchoServer, Page, SntpServer, TcpServer, WebServer
 from atmodem.lab.internet import Internet
 
-__all__ = ["EchoServer", "Internet", "LabPki", "Page", "SntpServer", "WebServer", "server_context"]
+__all__ = ["EchoServer", "Internet", "LabPki", "Page", "SntpServer", "TcpServer", "WebServer", "server_context"]

@@ -57,7 +57,7 @@ class SntpServer:
 
 
 class _TlsCounting:
-    """The handshake bookkeeping both TCP servers share (connections run on threads of their own)."""
+    """The handshake bookkeeping the lab's servers share (connections run on threads of their own)."""
 
     def __init__(self, context: Optional[ssl.SSLContext]):
         self.context = context
@@ -85,18 +85,26 @@ class _TlsCounting:
         return tls
 
 
-class EchoServer(_TlsCounting):
-    """Sends ``greeting`` (if any) to each connection, then echoes what it receives."""
+class TcpServer(_TlsCounting):
+    """A server on a free loopback port, TLS with ``context``, one thread per connection.
 
-    peer_errors: tuple = (OSError,)   # what ends one connection quietly (ssl.SSLError is an OSError)
+    Subclasses serve a connection in ``handle(peer)`` (the TLS socket when there is a context);
+    errors in ``peer_errors`` end that connection quietly, and the peer is closed afterwards.
+    ``connections``, ``handshakes`` and ``failures`` count what came.
+    """
 
-    def __init__(self, context: Optional[ssl.SSLContext] = None, greeting: bytes = b"", address: str = "127.0.0.1"):
+    peer_errors: tuple = (OSError,)   # ssl.SSLError is an OSError
+    timeout = 10.0                    # seconds a connection may sit idle
+
+    def __init__(self, context: Optional[ssl.SSLContext] = None, address: str = "127.0.0.1"):
         super().__init__(context)
-        self.greeting = greeting
         self.connections = 0
         self.listener = socket.create_server((address, 0))
         self.port = self.listener.getsockname()[1]
-        threading.Thread(target=self._serve, name="echo-server", daemon=True).start()
+        threading.Thread(target=self._serve, name=type(self).__name__, daemon=True).start()
+
+    def handle(self, peer: socket.socket) -> None:
+        raise NotImplementedError
 
     def _serve(self) -> None:
         while True:
@@ -109,15 +117,12 @@ class EchoServer(_TlsCounting):
             threading.Thread(target=self._one, args=(conn,), daemon=True).start()
 
     def _one(self, conn: socket.socket) -> None:
-        conn.settimeout(10)
+        conn.settimeout(self.timeout)
         peer = self._secure(conn)
         if peer is None:
             return
         try:
-            if self.greeting:
-                peer.sendall(self.greeting)
-            while data := peer.recv(65536):
-                peer.sendall(data)
+            self.handle(peer)
         except self.peer_errors:
             pass
         finally:
@@ -130,6 +135,20 @@ class EchoServer(_TlsCounting):
         except OSError:
             pass
         self.listener.close()
+
+
+class EchoServer(TcpServer):
+    """Sends ``greeting`` (if any) to each connection, then echoes what it receives."""
+
+    def __init__(self, context: Optional[ssl.SSLContext] = None, greeting: bytes = b"", address: str = "127.0.0.1"):
+        self.greeting = greeting
+        super().__init__(context, address)
+
+    def handle(self, peer: socket.socket) -> None:
+        if self.greeting:
+            peer.sendall(self.greeting)
+        while data := peer.recv(65536):
+            peer.sendall(data)
 
 
 @dataclass
