@@ -19,7 +19,8 @@ def test_smoke_run_measures_every_row(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     rows = {row["figure"]: row for row in json.loads(report.read_text())["rows"]}
     for row in rows.values():
-        assert row["value"] > 0, row
+        # Resident-set growth comes in whole pages: a five-modem smoke fleet may not fill one.
+        assert row["value"] > 0 or ("RSS growth" in row["figure"] and row["value"] == 0), row
         assert row["figure"] in result.stdout
     figures = " | ".join(rows)
     for expected in ("AT, echo off", "AT+GMR", "TCP host→modem", "TCP modem→host, active", "TCP modem→host, passive",
