@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from atmodem import Command, Match, Syntax, hookimpl
+from atmodem.engine import Mode
 from atmodem.plugins import PluginSet, get_profile, installed, plugin_set
 from conftest import cli_env
 from conversation import GMR_050, OK
@@ -92,6 +93,42 @@ def test_a_dialect_without_the_discard_rule_keeps_bytes_sent_during_a_command():
     h.send(b"ATE0\r")
     h.modem.feed(b"AT+SLOW\r" + b"xyzAT\r")   # ESP_ATMod would drop "xyz" (spec §1.7); this dialect reads it
     assert h.wait_for(b"NOPE\r\n") == b"\r\nDONE\r\n\r\nNOPE\r\n"
+
+
+class SlowCommand:
+    """AT+SLOW: answers after 2 s through a later step, as plugins' slow commands do."""
+
+    @hookimpl
+    def atmodem_commands(self, profile):
+        def slow(modem, request):
+            pending = modem.block()
+            pending.later(2.0, pending.finish, b"\r\nLATE\r\n")
+            return pending
+
+        return [Command("+SLOW", Match.EXACT, execute=slow)]
+
+
+def test_power_off_drops_the_command_running():
+    h = Harness(extra=[("slow", SlowCommand())])
+    h.modem.feed(b"AT+SLOW\r\n")
+    h.advance(1.0)
+    h.modem.power_off()
+    h.take()
+    assert h.advance(5.0) == b"" and h.modem.mode is Mode.OFF
+
+
+def test_reset_now_interrupts_a_command_and_reboot_waits_for_it():
+    h = Harness(extra=[("slow", SlowCommand())])
+    h.send(b"ATE0\r\n")
+    h.modem.feed(b"AT+SLOW\r\n")
+    h.advance(1.0)
+    h.modem.reset_now()                      # a watchdog: at once, the command's answer never comes
+    assert h.advance(5.0) == b"\r\nready\r\n"
+    h.send(b"ATE0\r\n")
+    h.modem.feed(b"AT+SLOW\r\n")
+    h.advance(1.0)
+    h.modem.reboot()                         # AT+RST's way: after the running command's answer
+    assert h.advance(5.0) == b"\r\nLATE\r\n\r\nready\r\n"
 
 
 class TestThirdPartyPackage:

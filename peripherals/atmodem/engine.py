@@ -114,7 +114,7 @@ class ExactBytes:
 class Pending:
     """A command that finishes later: from ``modem.block()`` or ``modem.busy()``."""
 
-    __slots__ = ("_modem", "busy", "done", "output", "eat")
+    __slots__ = ("_modem", "busy", "done", "output", "eat", "_generation")
 
     def __init__(self, modem: "Modem", busy: bool, eat: bool = True):
         self._modem = modem
@@ -122,6 +122,7 @@ class Pending:
         self.done = False
         self.output = b""
         self.eat = eat  # apply the post-command discard rule (spec §1.7) when it finishes
+        self._generation = modem._boot_generation  # a reset or power-off since makes it stale
 
     def write(self, data: bytes) -> None:
         """Send part of the answer now (e.g. the OK before a UART switch)."""
@@ -140,6 +141,8 @@ class Pending:
         return self._modem.clock.call_later(delay, self._step, callback, args)
 
     def _step(self, callback: Callable, args: tuple) -> None:
+        if self._generation != self._modem._boot_generation:
+            return  # the chip was reset or switched off since: this command's work died with it
         try:
             callback(*args)
         except Exception:
@@ -212,9 +215,9 @@ class Modem:
         self._start_boot()
 
     def power_off(self) -> None:
-        """Stop the chip for good: plugins release their sockets and timers."""
+        """Stop the chip for good: plugins release their sockets and timers, what ran is dropped."""
         self.world.unsubscribe(self._world_event)
-        self._shutdown()
+        self._forget_boot()
         self._mode = Mode.OFF
 
     def feed(self, data: bytes) -> None:
@@ -311,10 +314,15 @@ class Modem:
         return Pending(self, busy=False, eat=False)
 
     def reboot(self) -> None:
-        """Reset the chip; inside a command, right after its answer."""
+        """Reset the chip as AT+RST does: inside a command, right after its answer."""
         if self._mode is Mode.BLOCKED:
             self._reboot_requested = True
         else:
+            self._start_boot()
+
+    def reset_now(self) -> None:
+        """Reset the chip at once, whatever it is doing (a watchdog, a brown-out, an injected fault)."""
+        if self._mode is not Mode.OFF:
             self._start_boot()
 
     def set_uart(self, config: UartConfig) -> None:
@@ -490,15 +498,19 @@ class Modem:
         self.runtime.clear()
         self.interfaces = Interfaces()
 
-    def _start_boot(self) -> None:
+    def _forget_boot(self) -> None:
+        """Everything of this boot goes: plugins' runtime, the FIFO, the command running."""
         self._shutdown()
-        self._mode = Mode.BOOTING
         self._rx.clear()
         self._line.clear()
         self._deferred.clear()
         self._op = self._busy_op = self._raw = None
         self._reboot_requested = False
         self._boot_generation += 1
+
+    def _start_boot(self) -> None:
+        self._forget_boot()
+        self._mode = Mode.BOOTING
         self.clock.call_later(self.timing.reset, self._boot, self._boot_generation)
 
     def _boot(self, generation: int) -> None:
