@@ -48,11 +48,11 @@ test: setup firmware
 bench: setup
 	$(PYTHON) bench/run.py
 
-# 100 MB through five TCP and TLS links in both receive modes with random faults (about a minute),
-# and the engine's stateful fuzz target for 100,000 steps.
+# 100 MB through five TCP and TLS links in both receive modes with random faults (about a minute).
 soak: setup
 	$(PYTHON) bench/soak.py
 
+# The engine's stateful fuzz target for 100,000 steps (about four minutes).
 fuzz: setup
 	$(PYTHON) bench/fuzz.py
 
