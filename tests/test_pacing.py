@@ -5,17 +5,23 @@ Acceptance: 11,520 bytes at 115200 Bd 8N1 take 1.0 s. In virtual time that holds
 wall clock within 5 %, measured where the bytes arrive.
 """
 
+import asyncio
 import contextlib
+import os
 import socket
+import termios
 import time
+import tty
 
 import pytest
 
 from AtModemLibrary import AtModemLibrary
-from atmodem.clock import ManualClock
-from atmodem.engine import UartConfig
+from atmodem.clock import LoopClock, ManualClock
+from atmodem.engine import Modem, UartConfig
+from atmodem.plugins import plugin_set
 from atmodem.session import ModemSession
 from atmodem.timedomain import ManualTimeDomain, UartPacer, byte_time
+from atmodem.transports import SerialPort
 from atmodem.world import DEFAULT_PASSWORD, DEFAULT_SSID, World
 from support import JOIN, Peer
 from test_session import read_until
@@ -131,6 +137,23 @@ def test_a_held_line_keeps_every_byte_in_order_and_resumes_at_the_baud_rate():
     assert clock.now() - resumed == pytest.approx(13 * BYTE_115200)
 
 
+def test_what_follows_a_when_sent_point_waits_for_its_callback():
+    loop = LateLoop()
+    events = []
+    pacer = UartPacer(FakeModem(), loop, lambda data: events.append(bytes(data)), slice_time=0.002)
+    pacer.when_sent(lambda: events.append("idle"))  # nothing queued: at once
+    pacer(b"a" * 10)
+    pacer.when_sent(lambda: events.append("switch"))
+    pacer(b"b" * 10)
+    loop.tick(lateness=0.050)  # everything is due by now, yet the callback comes in between
+    late = loop.time
+    while loop.timers:
+        loop.tick()
+    assert events == ["idle", b"a" * 10, "switch", b"b" * 10]
+    assert loop.time == late  # what was due went right after the callback, in the same instant
+    assert pacer.backlog == 0
+
+
 class LateLoop:
     """A clock whose timers fire only when the test says, as late as it says (a loaded event loop)."""
 
@@ -142,7 +165,7 @@ class LateLoop:
         return self.time
 
     def call_later(self, delay, callback):
-        self.timers.append((self.time + delay, callback))
+        self.timers.append((self.time + max(0.0, delay), callback))
         return self
 
     def cancel(self) -> None:
@@ -275,3 +298,55 @@ def test_start_modem_paces_when_asked(tmp_path):
             assert time.monotonic() - started >= (len(answer) - 23) * BYTE_115200 * 0.95
     finally:
         library.stop_everything()
+
+
+async def pty_exchange(master: int, line: bytes, until: bytes = b"OK\r\n", timeout: float = 5.0) -> bytes:
+    """Write ``line`` into the modem's pseudo-terminal and read until ``until`` (or the timeout)."""
+    os.write(master, line)
+    answer = b""
+    deadline = time.monotonic() + timeout
+    while not answer.endswith(until) and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+        with contextlib.suppress(BlockingIOError):
+            answer += os.read(master, 4096)
+    return answer
+
+
+@pytest.mark.parametrize("profile, ok_speed", [
+    ("esp_atmod-0.5.0", termios.B115200),   # flushes its OK, then reprograms the UART (spec §6.1)
+    ("esp_atmod-0.3.4", termios.B9600),     # reprograms first: the OK comes at the new rate
+])
+def test_a_paced_serial_port_switches_when_the_old_rate_output_is_out(profile, ok_speed):
+    """Each write of a paced pyserial port, with the rate the port ran at when it went out."""
+    async def scenario():
+        master, slave = os.openpty()
+        tty.setraw(master)
+        os.set_blocking(master, False)
+        modem = Modem(plugin_set(profile), LoopClock(asyncio.get_running_loop()))
+        port = SerialPort(modem, os.ttyname(slave), pace=True)
+        await port.start()
+        writes = []
+
+        def noting_the_rate(data, write=port.pacer.deliver):
+            writes.append((termios.tcgetattr(slave)[5], data))
+            write(data)
+
+        port.pacer.deliver = noting_the_rate
+        modem.power_on()
+        try:
+            # Until the boot is over and the port open, nothing answers.
+            while not (await pty_exchange(master, b"ATE0\r\n", timeout=0.3)).endswith(b"OK\r\n"):
+                pass
+            writes.clear()
+            assert await pty_exchange(master, b"AT+UART_CUR=9600,8,1,0,0\r\n") == b"\r\nOK\r\n"
+            await asyncio.sleep(0.3)  # the chip reads nothing while its UART settles
+            assert await pty_exchange(master, b"AT\r\n") == b"\r\nOK\r\n"
+        finally:
+            await port.stop()
+            os.close(master)
+            os.close(slave)
+        return writes
+
+    rate_of_each_byte = [(speed, byte) for speed, data in asyncio.run(scenario()) for byte in data]
+    assert rate_of_each_byte == [(ok_speed, byte) for byte in b"\r\nOK\r\n"] + \
+                                [(termios.B9600, byte) for byte in b"\r\nOK\r\n"]

@@ -388,6 +388,8 @@ class UartPacer:
     that comes late delivers everything due by then: the wire kept running while the
     host was busy. ``pause()`` holds the line (a receiver that does not keep up, as a full
     TX FIFO holds the chip's firmware); nothing is dropped and nothing overtakes.
+    ``when_sent(callback)`` runs ``callback`` once everything written so far has gone out,
+    before any later byte is delivered (a host port switching its baud rate in between).
     """
 
     def __init__(self, modem: Modem, clock, deliver: Callable[[bytes], None], slice_time: float = 0.0):
@@ -397,6 +399,9 @@ class UartPacer:
         self.slice_time = slice_time
         self._byte_time = byte_time(modem.uart)
         self._queue: collections.deque = collections.deque()   # [bytearray, byte time], oldest first
+        self._written = 0   # bytes the modem has written since the pacer began
+        self._sent = 0      # of those, bytes delivered
+        self._when_sent: collections.deque = collections.deque()   # (bytes written by then, callback)
         self._line_free = clock.now()   # when the last character handed to the wire has gone out
         self._timer = None
         self._paused = False
@@ -405,11 +410,12 @@ class UartPacer:
     @property
     def backlog(self) -> int:
         """Bytes written by the modem that have not left the UART yet."""
-        return sum(len(data) for data, _ in self._queue)
+        return self._written - self._sent
 
     def __call__(self, data: bytes) -> None:
         if not data:
             return
+        self._written += len(data)
         if self._queue and self._queue[-1][1] == self._byte_time:
             self._queue[-1][0].extend(data)
         else:
@@ -417,6 +423,12 @@ class UartPacer:
                 self._line_free = max(self._line_free, self.clock.now())
             self._queue.append([bytearray(data), self._byte_time])
         self._schedule()
+
+    def when_sent(self, callback: Callable[[], None]) -> None:
+        if self.backlog:
+            self._when_sent.append((self._written, callback))
+        else:
+            callback()
 
     def pause(self) -> None:
         self._paused = True
@@ -432,6 +444,8 @@ class UartPacer:
         """Stop sending (what is queued is lost, as when the chip powers off)."""
         self._cancel()
         self._queue.clear()
+        self._when_sent.clear()
+        self._written = self._sent
         if self._reconfigure in self.modem.uart_listeners:
             self.modem.uart_listeners.remove(self._reconfigure)
 
@@ -447,18 +461,23 @@ class UartPacer:
         if self._timer is not None or self._paused or not self._queue:
             return
         data, each = self._queue[0]
-        count = min(len(data), max(1, int(self.slice_time / each)))
+        count = min(len(data), max(1, int(self.slice_time / each)), self._room())
         due = self._line_free + count * each
         self._timer = self.clock.call_later(due - self.clock.now(), self._send)
+
+    def _room(self) -> int:
+        """Bytes the next delivery may hold: it ends where a ``when_sent`` callback is due."""
+        return self._when_sent[0][0] - self._sent if self._when_sent else self.backlog
 
     def _send(self) -> None:
         self._timer = None
         now = self.clock.now()
+        room = self._room()
         out = bytearray()
-        while self._queue:
+        while self._queue and len(out) < room:
             data, each = self._queue[0]
             # The small allowance keeps float rounding from holding a character one tick too long.
-            count = min(len(data), int((now - self._line_free) / each + 1e-6))
+            count = min(len(data), int((now - self._line_free) / each + 1e-6), room - len(out))
             if count <= 0:
                 break
             out += data[:count]
@@ -468,7 +487,10 @@ class UartPacer:
                 break
             self._queue.popleft()
         if out:
+            self._sent += len(out)
             self.deliver(bytes(out))
+        while self._when_sent and self._when_sent[0][0] <= self._sent:
+            self._when_sent.popleft()[1]()
         self._schedule()
 
 

@@ -279,7 +279,9 @@ class SerialPort(Transport):
     """A pyserial port, read by a thread of its own, reopened if it goes away.
 
     It follows ``AT+UART``: after the modem reprograms its UART the port is
-    switched to the same parameters, as a real host board would have to be.
+    switched to the same parameters, as a real host board would have to be. With
+    ``pace`` the switch waits until what the modem wrote before it has left the pacer,
+    so an ``OK`` sent before the change (ESP_ATMod 0.5.0) still goes out at the old rate.
     """
 
     def __init__(self, modem: Modem, url: str, pace: bool = False):
@@ -287,6 +289,8 @@ class SerialPort(Transport):
         self.url = url
         self.endpoint = f"serial:{url}"
         self._port: Optional[serial.SerialBase] = None
+        # The settings the port runs at (or opens with): the modem's, once its older output is out.
+        self._line = modem.uart
         self._lock = threading.Lock()
         self._stopping = threading.Event()
 
@@ -303,7 +307,6 @@ class SerialPort(Transport):
         except (serial.SerialException, OSError, ValueError) as exc:
             log.debug("%s: %s; retrying", self.endpoint, exc)
             return None
-        self._apply(port, self.modem.uart)
         # socket:// and rfc2217:// keep their socket here and leave Nagle on, which would
         # hold back every short reply until the peer's delayed ACK.
         sock = getattr(port, "_socket", None)
@@ -317,7 +320,8 @@ class SerialPort(Transport):
             if port is None:
                 self._stopping.wait(RECONNECT_INTERVAL)
                 continue
-            with self._lock:
+            with self._lock:  # in one step, so that a switch either comes after or finds the port
+                self._apply(port, self._line)
                 self._port = port
             log.info("%s: open", self.endpoint)
             try:
@@ -342,7 +346,14 @@ class SerialPort(Transport):
                 log.info("%s: write failed (%s)", self.endpoint, exc)
 
     def _reconfigure(self, config: UartConfig) -> None:
+        if self.pacer is not None:
+            self.pacer.when_sent(lambda: self._switch(config))
+        else:
+            self._switch(config)
+
+    def _switch(self, config: UartConfig) -> None:
         with self._lock:
+            self._line = config
             if self._port is not None:
                 self._port.flush()  # what was said at the old rate goes out at the old rate
                 self._apply(self._port, config)
