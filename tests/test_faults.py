@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from atmodem.faults import Fault, Faults, parse_spec
+from atmodem.faults import RECENT, Fault, Faults, parse_spec
 from atmodem.lab import EchoServer, server_context
 from atmodem.world import Ethernet, World
 from pki import Pki
@@ -94,7 +94,17 @@ class TestSpecs:
         assert heard == [("fault", {"fault": "refuse", "port": 1, "remote": ("127.0.0.1", 1)})]
         assert [(f.fault.kind, f.time) for f in faults.have_fired()] == [("refuse", 3.0)]
         faults.clear()
-        assert not faults and faults.fired == []
+        assert not faults and list(faults.fired) == [] and faults.total == 0 and not faults.counts
+
+    def test_the_registry_keeps_counts_and_only_the_latest_firings(self):
+        faults = Faults()
+        refuse, dns = faults.add("kind=refuse"), faults.add("kind=dns_fail")
+        for time in range(2 * RECENT):
+            faults.take(refuse if time % 4 else dns, float(time), lambda kind, **details: None)
+        assert len(faults.fired) == RECENT and faults.total == 2 * RECENT
+        assert faults.counts == {"refuse": 3 * RECENT // 2, "dns_fail": RECENT // 2}
+        assert faults.fired[0].time == RECENT and faults.fired[-1].number == 2 * RECENT - 1
+        assert [f.time for f in faults.since(2 * RECENT - 2)] == [2 * RECENT - 2, 2 * RECENT - 1]
 
 
 # ------------------------------------------------------------------ commands
@@ -200,6 +210,61 @@ class TestTimed:
         assert h.send(b"AT+CIPSSLCERTMAX?\r\n").endswith(b"+CIPSSLCERTMAX:5\r\nOK\r\n")
         h.close()
 
+    def test_reboot_does_not_wait_for_the_running_command(self, h):
+        h.world.faults.add("kind=latency,command=+CIPSTATUS,seconds=5,times=1")
+        h.modem.feed(b"AT+CIPSTATUS\r\n")
+        h.advance(1)
+        h.world.faults.add("kind=reboot")
+        added = h.clock.now()
+        h.pump(lambda: b"ready" in h.out)
+        assert h.take() == b"\r\nready\r\n"  # the blocked command died with the chip: no answer
+        assert h.clock.now() - added <= h.modem.timing.reset + 0.01
+        assert b"STATUS" not in h.advance(5)
+
+    def test_corrupt_state_cannot_be_undone_by_the_running_command(self, tmp_path):
+        h = Harness(state_dir=tmp_path)
+        h.world.faults.add("kind=latency,command=+CIPSSLCERTMAX,seconds=2,times=1")
+        h.modem.feed(b"AT+CIPSSLCERTMAX=9\r\n")
+        h.advance(1)
+        h.world.faults.add("kind=corrupt_state")
+        h.pump(lambda: b"ready" in h.out)
+        h.take()
+        h.advance(2)  # when the command would have saved
+        with pytest.raises(ValueError):
+            json.loads((tmp_path / "flash.json").read_bytes())
+        assert h.send(b"AT+CIPSSLCERTMAX?\r\n").endswith(b"+CIPSSLCERTMAX:5\r\nOK\r\n")
+        h.close()
+
+    def test_at_counts_from_each_modems_own_power_on(self):
+        world = World.default()
+        world.faults.add(r"kind=response,command=AT+GMR,response=\r\nERROR\r\n,at=30")
+        first = Harness(world=world)
+        first.advance(31)
+        assert first.send(b"AT+GMR\r\n").endswith(ERR)
+        second = Harness(world=world)  # powered on just now: 30 s to go for it
+        assert second.send(b"AT+GMR\r\n").endswith(b"OK\r\n")
+        second.advance(30)
+        assert second.send(b"AT+GMR\r\n").endswith(ERR)
+        first.close()
+        second.close()
+
+    def test_a_power_cycle_starts_the_count_again(self):
+        world = World.default()
+        world.faults.add(r"kind=response,command=AT+GMR,response=\r\nERROR\r\n,at=30")
+        world.faults.add("kind=reboot,at=40")
+        h = Harness(world=world)
+        h.advance(31)
+        h.modem.power_off()
+        h.modem.power_on()
+        powered_on = h.clock.now()
+        h.pump(lambda: b"ready" in h.out)
+        assert h.take() == b"\r\nready\r\n"
+        assert h.send(b"AT+GMR\r\n").endswith(b"OK\r\n")
+        assert h.advance(powered_on + 39.9 - h.clock.now()) == b""  # the first power-on's reboot at 40 is not this one's
+        h.pump(lambda: b"ready" in h.out)  # this one's, at 40 from its power-on
+        assert h.clock.now() >= powered_on + 40
+        h.close()
+
     def test_a_command_fault_live_only_from_its_time(self, h):
         h.world.faults.add(r"kind=response,command=AT,response=\r\nERROR\r\n,at=%f" % (h.clock.now() + 3))
         assert h.send(b"AT\r\n") == OK
@@ -250,6 +315,30 @@ class TestNetwork:
         assert conn.recv(10) == b""  # a FIN, not a reset
         conn.close()
 
+    def test_times_counts_across_links_armed_at_once(self, h, peer):
+        assert h.send(b"AT+CIPMUX=1\r\n") == OK
+        fault = h.world.faults.add(f"kind=reset,port={peer.port},after_bytes=5,times=1")
+        for link in (0, 1):
+            assert h.send(b'AT+CIPSTART=%d,"TCP","127.0.0.1",%d\r\n' % (link, peer.port)).endswith(OK)
+        conns = [peer.accept() for _ in range(2)]
+        conns[0].sendall(b"helloworld")
+        assert h.wait_for(b"0,CLOSED\r\n") == b"\r\n+IPD,0,5:hello0,CLOSED\r\n"
+        conns[1].sendall(b"helloworld")
+        assert h.wait_for(b"helloworld") == b"\r\n+IPD,1,10:helloworld"
+        assert h.advance(1) == b"" and fault.fired == 1 and h.world.faults.counts["reset"] == 1
+        for conn in conns:
+            conn.close()
+
+    def test_a_removed_fault_leaves_the_links_it_was_armed_on(self, h, peer):
+        fault = h.world.faults.add(f"kind=truncate,port={peer.port},after_bytes=3")
+        assert start(h, peer.port) == b"CONNECT\r\n" + OK
+        conn = peer.accept()
+        h.world.faults.remove(fault)
+        conn.sendall(b"abcdef")
+        assert h.wait_for(b"abcdef") == b"\r\n+IPD,6:abcdef"
+        assert h.advance(1) == b"" and fired(h, "truncate") == []
+        conn.close()
+
     def test_stall_delivers_everything_late(self, h, peer):
         h.world.faults.add(f"kind=stall,port={peer.port},after_bytes=2,seconds=4")
         assert start(h, peer.port) == b"CONNECT\r\n" + OK
@@ -263,8 +352,20 @@ class TestNetwork:
 
 
 @pytest.fixture(scope="module")
-def tls_server(tmp_path_factory):
-    server = EchoServer(server_context(Pki().leaf, tmp_path_factory.mktemp("pki")))
+def tls_context(tmp_path_factory):
+    return server_context(Pki().leaf, tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="module")
+def tls_server(tls_context):
+    server = EchoServer(tls_context)
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def tls_greeter(tls_context):
+    server = EchoServer(tls_context, greeting=b"helloworld")
     yield server
     server.close()
 
@@ -281,3 +382,21 @@ class TestTls:
         h.world.faults.add("kind=tls_alert")
         assert start(h, peer.port) == b"CONNECT\r\n" + OK
         assert fired(h, "tls_alert") == []
+
+    # On a TLS link the byte counts are of decrypted data, counted from the end of the handshake.
+
+    def test_reset_after_bytes(self, h, tls_greeter):
+        h.world.faults.add(f"kind=reset,port={tls_greeter.port},after_bytes=5")
+        assert start(h, tls_greeter.port, kind=b"SSL") == b"CONNECT\r\n" + OK
+        assert h.wait_for(b"CLOSED\r\n") == b"\r\n+IPD,5:helloCLOSED\r\n"
+
+    def test_truncate_at_once_comes_after_connect(self, h, tls_greeter):
+        h.world.faults.add(f"kind=truncate,port={tls_greeter.port}")
+        assert start(h, tls_greeter.port, kind=b"SSL") == b"CONNECT\r\n" + OK + b"CLOSED\r\n"
+
+    def test_stall_delivers_late(self, h, tls_greeter):
+        h.world.faults.add(f"kind=stall,port={tls_greeter.port},after_bytes=2,seconds=4")
+        assert start(h, tls_greeter.port, kind=b"SSL") == b"CONNECT\r\n" + OK
+        assert h.wait_for(b"he") == b"\r\n+IPD,2:he"
+        assert h.advance(3.9) == b""
+        assert h.advance(0.2) == b"\r\n+IPD,8:lloworld"

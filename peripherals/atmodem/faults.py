@@ -16,9 +16,14 @@ run. Who applies which kind:
   (the server answers the ClientHello with a fatal alert).
 
 ``at`` is modem-clock seconds since power-on: a timed kind happens then, any other kind is
-inert until then. Without ``at`` a timed kind happens at once (at power-on, or when added to
-a running modem) and any other kind is live at once. ``times`` limits how often a fault fires
-(``None``: every time it matches).
+inert until then. Each modem counts from its own power-on, so in a world several modems share
+a fault may be live for one and not yet for another. Without ``at`` a timed kind happens at
+once (at power-on, or when added to a running modem) and any other kind is live at once.
+``times`` limits how often a fault fires (``None``: every time it matches); a link fault armed
+on several links fires on those that reach its byte count first, and on none once removed.
+
+The registry keeps how often each kind fired (``counts``) and the latest ``RECENT`` firings
+(``fired``), so a long run with faults costs no memory per firing.
 
 The same fault in its three spellings::
 
@@ -39,6 +44,7 @@ Python's backslash escapes (``\\r\\n``, ``\\x2c``); in TOML, TOML's own escapes 
 from __future__ import annotations
 
 import codecs
+import collections
 import re
 import ssl
 from dataclasses import dataclass, field, fields
@@ -48,6 +54,9 @@ COMMAND_KINDS = ("response", "latency")
 TIMED_KINDS = ("drop_ap", "unplug_cable", "reboot", "corrupt_state")
 LINK_KINDS = ("refuse", "reset", "stall", "truncate", "tls_alert")
 KINDS = COMMAND_KINDS + TIMED_KINDS + ("dns_fail",) + LINK_KINDS
+
+# Firings the registry keeps (the oldest go first); ``counts`` keeps the tally of all.
+RECENT = 1000
 
 # What each kind needs and what it may carry besides kind, at and times.
 _REQUIRED = {"response": {"command", "response"}, "latency": {"command", "seconds"},
@@ -82,7 +91,6 @@ class Fault:
     alert: str = "handshake_failure"    # tls_alert: the alert's description (RFC 5246 name)
     times: Optional[int] = None         # how often it may fire (None: always)
     fired: int = field(default=0, init=False)
-    armed: bool = field(default=True, init=False)   # False until ``at`` for the non-timed kinds
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -110,7 +118,6 @@ class Fault:
             raise ValueError("times must be at least 1 (leave it out for always)")
         if self.at is not None:
             self.at = float(self.at)
-            self.armed = self.kind in TIMED_KINDS
 
     @property
     def timed(self) -> bool:
@@ -120,8 +127,9 @@ class Fault:
     def spent(self) -> bool:
         return self.times is not None and self.fired >= self.times
 
-    def live(self) -> bool:
-        return self.armed and not self.spent
+    def live(self, uptime: float) -> bool:
+        """Whether it may fire on a modem ``uptime`` seconds after that modem's power-on."""
+        return not self.spent and (self.at is None or uptime >= self.at)
 
     def matches_command(self, name: str) -> bool:
         return self.command == name.upper()
@@ -148,11 +156,12 @@ class Fault:
 
 @dataclass(frozen=True)
 class Firing:
-    """One time a fault fired: when (modem clock) and what it hit."""
+    """One time a fault fired: when (modem clock), what it hit, and its place in the world's count."""
 
     fault: Fault
     time: float
     details: dict
+    number: int
 
     def summary(self) -> dict:
         """What observers hear (``modem.report("fault", **summary)``): ``fault`` (the kind), the
@@ -166,7 +175,9 @@ class Faults:
 
     def __init__(self, faults=()):
         self._faults: list[Fault] = []
-        self.fired: list[Firing] = []
+        self.fired: collections.deque[Firing] = collections.deque(maxlen=RECENT)
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.total = 0   # firings ever (since the last clear), the next firing's number
         # The world points this at its event emitter, so running modems hear of new faults.
         self.on_added: Callable[[Fault], None] = lambda fault: None
         for fault in faults:
@@ -180,6 +191,9 @@ class Faults:
 
     def __len__(self) -> int:
         return len(self._faults)
+
+    def __contains__(self, fault: Fault) -> bool:
+        return fault in self._faults
 
     def add(self, fault: Fault | str | dict | None = None, **options) -> Fault:
         """Add a ``Fault``, a one-line spec, a TOML table, or ``kind=…`` keywords; return the fault."""
@@ -201,29 +215,42 @@ class Faults:
         """Forget every fault and every firing."""
         self._faults.clear()
         self.fired.clear()
+        self.counts.clear()
+        self.total = 0
 
-    def live(self, kinds: tuple[str, ...]) -> list[Fault]:
-        return [f for f in self._faults if f.kind in kinds and f.live()]
+    def live(self, kinds: tuple[str, ...], uptime: float) -> list[Fault]:
+        return [f for f in self._faults if f.kind in kinds and f.live(uptime)]
+
+    def holds(self, fault: Fault) -> bool:
+        """Whether ``fault``, armed on a link a while ago, may still fire: not removed, not spent."""
+        return not fault.spent and fault in self._faults
 
     def take(self, fault: Fault, time: float, report: Callable[..., None], **details) -> Firing:
         """Count a firing of ``fault`` (the caller applies it), remember it and tell ``report``
         (a modem's ``report``)."""
         fault.fired += 1
-        firing = Firing(fault, time, details)
+        firing = Firing(fault, time, details, self.total)
+        self.total += 1
+        self.counts[fault.kind] += 1
         self.fired.append(firing)
         report("fault", **firing.summary())
         return firing
 
     def have_fired(self, kind: Optional[str] = None) -> list[Firing]:
+        """The firings kept (the latest ``RECENT``), of ``kind`` if given."""
         return [f for f in self.fired if kind is None or f.fault.kind == kind]
+
+    def since(self, number: int) -> list[Firing]:
+        """The firings kept from the one numbered ``number`` on (``total`` then: what fires after now)."""
+        return [f for f in self.fired if f.number >= number]
 
     # -------------------------------------------------------- the network's questions
 
-    def dns_failure(self, name: str) -> Optional[Fault]:
-        return next((f for f in self.live(("dns_fail",)) if f.matches_name(name)), None)
+    def dns_failure(self, name: str, uptime: float) -> Optional[Fault]:
+        return next((f for f in self.live(("dns_fail",), uptime) if f.matches_name(name)), None)
 
-    def for_link(self, kinds: tuple[str, ...], lookup, address: str, port: int) -> Optional[Fault]:
-        return next((f for f in self.live(kinds) if f.matches_endpoint(lookup, address, port)), None)
+    def for_link(self, kinds: tuple[str, ...], lookup, address: str, port: int, uptime: float) -> Optional[Fault]:
+        return next((f for f in self.live(kinds, uptime) if f.matches_endpoint(lookup, address, port)), None)
 
 
 def alert_code(name: str | int) -> int:

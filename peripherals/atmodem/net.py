@@ -14,7 +14,9 @@ hooks), so the TCP/IP plugin never cares which kind it reads.
 
 The world's network faults (``atmodem.faults``) are applied here: a failed
 lookup, a refused connection, and per link a reset, a stall, a truncation or
-a TLS alert. A link without a fault pays one attribute test per socket read.
+a TLS alert. Their byte counts are of the bytes the modem's client gets (TLS:
+decrypted application data). A link without a fault pays one attribute test per
+socket read.
 """
 
 from __future__ import annotations
@@ -146,7 +148,7 @@ class Link:
         self._reading = False
         self._fd = sock.fileno()
         self._tripwire: Optional[list] = None   # [fault, bytes still to receive before it fires]
-        self._held: Optional[bytearray] = None  # while stalled: what arrived meanwhile
+        self._held: Optional[list] = None      # while stalled: what arrived meanwhile (TLS: by record)
         self._resume_reading()
 
     def establish(self, done: Callable[[bool], None]) -> None:
@@ -190,9 +192,7 @@ class Link:
         except OSError as exc:
             log.debug("link to %s failed: %s", self.remote, exc)
             data = b""
-        if self._tripwire is not None and data:
-            self._approach_fault(data)
-        elif data:
+        if data:
             self._received(data)
         else:
             self._eof()
@@ -208,6 +208,13 @@ class Link:
 
     def _received(self, data: bytes) -> None:
         """Bytes from the socket; TLS overrides this to decrypt records."""
+        if self._tripwire is not None:
+            self._approach_fault(data)
+        else:
+            self.inbox += data
+
+    def _take(self, data: bytes) -> None:
+        """Application bytes (TLS: decrypted) into the receive buffer; TLS also notes the record."""
         self.inbox += data
 
     # ------------------------------------------------------------- writing
@@ -284,26 +291,32 @@ class Link:
     # ------------------------------------------------------------- faults
 
     def arm_fault(self, fault: Fault) -> None:
-        """Apply ``fault`` once ``fault.after_bytes`` bytes have arrived (0: as soon as the link is
-        handed over, which for TLS is during its handshake)."""
+        """Apply ``fault`` once ``fault.after_bytes`` application bytes have arrived (0: as soon as
+        the link is handed over; TLS arms its faults after the handshake, but a TLS alert in it)."""
         if fault.after_bytes:
             self._tripwire = [fault, fault.after_bytes]
         else:
             self.network.reactor.call_soon_threadsafe(self._apply_fault, fault, b"")
 
     def _approach_fault(self, data: bytes) -> None:
+        """Application bytes while a fault waits for its byte count."""
         fault, left = self._tripwire
         if len(data) < left:
             self._tripwire[1] -= len(data)
-            self._received(data)
+            self._take(data)
             return
         self._tripwire = None
-        self._received(data[:left])
+        if left:
+            self._take(data[:left])
         self._apply_fault(fault, data[left:])
 
     def _apply_fault(self, fault: Fault, rest: bytes) -> None:
         """``rest``: what arrived beyond the fault's byte count, in the same read."""
         if self.closed or self.peer_closed:
+            return
+        if not self.network.world.faults.holds(fault):
+            if rest:  # another link spent it meanwhile, or it was removed: this link goes on unharmed
+                self._take(rest)
             return
         self.network.fired(fault, remote=self.remote, link=self.kind)
         if fault.kind == "stall":
@@ -324,15 +337,15 @@ class Link:
 
     def _stall(self, seconds: float, rest: bytes) -> None:
         self._pause_reading()
-        self._held = bytearray(rest)
+        self._held = [rest] if rest else []
         self.network.clock.call_later(seconds, self._unstall)
 
     def _unstall(self) -> None:
         held, self._held = self._held, None
         if self.closed or held is None:
             return
-        if held:
-            self._received(bytes(held))
+        for data in held:
+            self._take(data)
         if not self.peer_closed and len(self.inbox) < self.window:
             self._resume_reading()
         self.on_change(self)
@@ -487,10 +500,12 @@ class Network:
         self.window = window
         # Looked up once: every socket write asks, and only a lockstep reactor answers.
         self._expect = getattr(reactor, "expect_reply", None)
-        # The modem's clock and observers, for faults that last a while (stall) and for telling
-        # who watches that one fired; the faults plugin points them at its modem at boot.
+        # The modem's clock, observers and seconds since power-on, for faults that last a while
+        # (stall), for telling who watches that one fired, and for faults live from a time on;
+        # the faults plugin points them at its modem at boot.
         self.clock = None
         self.report: Callable[..., None] = _noop
+        self.uptime: Callable[[], float] = lambda: 0.0
 
     def fired(self, fault: Fault, **details) -> None:
         """Count a firing of ``fault`` and tell the observers."""
@@ -501,7 +516,7 @@ class Network:
         """Give a fresh outgoing link the first live fault for its endpoint (TLS alerts: TLS links only)."""
         kinds = ("reset", "truncate") + (("stall",) if self.clock is not None else ()) \
             + (("tls_alert",) if link.kind == "SSL" else ())
-        fault = self.world.faults.for_link(kinds, self.world.lookup, *link.remote)
+        fault = self.world.faults.for_link(kinds, self.world.lookup, *link.remote, self.uptime())
         if fault is not None:
             link.arm_fault(fault)
 
@@ -514,7 +529,7 @@ class Network:
     def resolve(self, name: str, done: Callable[[Optional[str]], None]) -> None:
         """Look a host name up: the world's map, an IP literal, then (if allowed) the host's resolver."""
         faults = self.world.faults
-        if faults and (fault := faults.dns_failure(name)) is not None:
+        if faults and (fault := faults.dns_failure(name, self.uptime())) is not None:
             self.fired(fault, name=name)
             done(None)
             return
@@ -541,7 +556,7 @@ class Network:
         ``factory(network, sock, remote)`` makes the link once connected (TLS passes its own).
         """
         faults = self.world.faults
-        if faults and (fault := faults.for_link(("refuse",), self.world.lookup, address, port)) is not None:
+        if faults and (fault := faults.for_link(("refuse",), self.world.lookup, address, port, self.uptime())) is not None:
             self.fired(fault, remote=(address, port))
             self.reactor.call_soon_threadsafe(done, None)
             return None

@@ -4,8 +4,10 @@ An add-on: no profile claims it, so every modem runs it. It answers commands wit
 bytes (``response``), starts them late (``latency``), and at their time switches access
 points off, pulls the Ethernet cable, reboots the chip or corrupts its flash file
 (``drop_ap``, ``unplug_cable``, ``reboot``, ``corrupt_state``). It also lends the modem's
-clock and observers to ``modem.network``, which applies the network faults. Every firing is
-counted in ``world.faults.fired`` and reported as ``modem.report("fault", kind=…, …)``.
+clock, observers and time since power-on to ``modem.network``, which applies the network
+faults. Every firing is counted in ``world.faults`` and reported as
+``modem.report("fault", kind=…, …)``. Reboots and corruption reset the chip at once, whatever
+it is doing, as a watchdog or a brown-out does.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from atmodem.faults import COMMAND_KINDS, Fault
 
 log = logging.getLogger(__name__)
 
-# Where "seconds since power-on" starts, per modem; and which timed faults each has scheduled.
-# Both outlive resets (a reboot is not a power-on), so they cannot live in modem.runtime.
+# Where "seconds since power-on" starts, per modem; and which timed faults each has scheduled
+# since. Both outlive resets (a reboot is not a power-on), so they cannot live in modem.runtime.
 _powered_on: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _scheduled: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
@@ -36,14 +38,24 @@ def fire(modem, fault: Fault, **details) -> None:
 # ------------------------------------------------------------------ scheduling
 
 
+def uptime(modem) -> float:
+    """Seconds since the modem's power-on, on its clock."""
+    return modem.clock.now() - _powered_on[modem]
+
+
+@hookimpl
+def atmodem_shutdown(modem):
+    if modem.mode is Mode.OFF:  # a power-on (a reset finds the chip running, or booting)
+        _powered_on[modem] = modem.clock.now()
+        _scheduled[modem] = weakref.WeakSet()
+
+
 @hookimpl
 def atmodem_boot(modem):
-    if modem not in _powered_on:
-        _powered_on[modem] = modem.clock.now() - modem.timing.reset
-        _scheduled[modem] = weakref.WeakSet()
     if modem.network is not None:
         modem.network.clock = modem.clock
         modem.network.report = modem.report
+        modem.network.uptime = lambda: uptime(modem)
     for fault in modem.world.faults:
         schedule(modem, fault)
 
@@ -55,26 +67,22 @@ def atmodem_world_event(modem, event):
 
 
 def schedule(modem, fault: Fault) -> None:
-    """A timed fault happens at its time, another kind goes live then; each once per power-on."""
-    if (fault.at is None and not fault.timed) or modem not in _scheduled:
-        return  # live at once; or the modem's first boot, still to come, will schedule it
+    """A timed fault happens at its time, once per power-on (other kinds are live from theirs)."""
+    if not fault.timed or modem not in _scheduled:
+        return  # never powered on: its power-on schedules it
     scheduled = _scheduled[modem]
     if fault in scheduled:
         return
     scheduled.add(fault)
     delay = 0.0 if fault.at is None else max(0.0, _powered_on[modem] + fault.at - modem.clock.now())
-    modem.clock.call_later(delay, _due, weakref.ref(modem), fault)
+    modem.clock.call_later(delay, _due, weakref.ref(modem), scheduled, fault)
 
 
-def _due(modem_ref, fault: Fault) -> None:
+def _due(modem_ref, scheduled, fault: Fault) -> None:
     modem = modem_ref()
-    if modem is None or modem.mode is Mode.OFF or fault not in modem.world.faults:
-        return
-    if not fault.timed:
-        fault.armed = True
-        return
-    if fault.spent:
-        return
+    if modem is None or modem.mode is Mode.OFF or _scheduled.get(modem) is not scheduled \
+            or not modem.world.faults.holds(fault):
+        return  # off, or powered on again since (it counts afresh), or the fault is gone or spent
     fire(modem, fault)
     world = modem.world
     if fault.kind == "drop_ap":
@@ -87,20 +95,19 @@ def _due(modem_ref, fault: Fault) -> None:
             modem.clock.call_later(fault.seconds, world.plug_cable)
     elif fault.kind == "corrupt_state":
         corrupt(modem)
-        modem.reboot()
+        modem.reset_now()
     elif fault.kind == "reboot":
-        modem.reboot()
+        modem.reset_now()
 
 
 def corrupt(modem) -> None:
-    """Overwrite the flash file with garbage; without a state directory there is no file to hurt,
-    so the flash in memory is what is lost."""
-    path = modem.settings.flash.path
-    if path is None:
-        modem.settings.flash.load_bytes(CORRUPTION)
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(CORRUPTION)
+    """Garbage in the flash: in the state file if there is one, and in the flash in memory, so
+    nothing the running firmware still holds can write the old settings back."""
+    flash = modem.settings.flash
+    flash.load_bytes(CORRUPTION)
+    if flash.path is not None:
+        flash.path.parent.mkdir(parents=True, exist_ok=True)
+        flash.path.write_bytes(CORRUPTION)
 
 
 # ------------------------------------------------------------------ commands
@@ -111,21 +118,20 @@ def atmodem_before_command(modem, line, request):
     faults = modem.world.faults
     if request is None or not faults:
         return None
-    fault = next((f for f in faults.live(COMMAND_KINDS) if f.matches_command(request.command.name)), None)
+    fault = next((f for f in faults.live(COMMAND_KINDS, uptime(modem)) if f.matches_command(request.command.name)),
+                 None)
     if fault is None:
         return None
     fire(modem, fault, line=line.decode("latin-1"))
     if fault.kind == "response":
         return fault.response
     outer = modem.block()
-    modem.clock.call_later(fault.seconds, _run_late, modem, request, outer)
+    outer.later(fault.seconds, _run_late, modem, request, outer)  # a reset meanwhile drops it
     return outer
 
 
 def _run_late(modem, request, outer: Pending) -> None:
     """The command's own handler, ``seconds`` late; its answer (however late) ends ``outer``."""
-    if outer.done:
-        return  # the chip was reset meanwhile
     late = _LateModem(modem, outer)
     handler = request.command.handler(request.form)
     if handler is None:

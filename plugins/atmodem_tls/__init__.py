@@ -123,6 +123,7 @@ class TlsLink(Link):
         self._header = bytearray()     # the next record header, as it arrives
         self._record_left = 0          # bytes of the current record still to come
         self._plain = collections.deque()  # sizes of the decrypted records waiting in the inbox
+        self._fault_after_handshake = None  # a network fault counts application bytes: armed once up
         super().__init__(network, sock, remote)
 
     # The chip's client offers one decrypted record at a time (spec §7.2: a TLS +IPD is at
@@ -166,8 +167,17 @@ class TlsLink(Link):
                 log.info("TLS fingerprint of %s does not match", self.remote)
                 self._conclude(False)
                 return
+        if self._fault_after_handshake is not None:
+            super().arm_fault(self._fault_after_handshake)
+            self._fault_after_handshake = None
         self._conclude(True)
         self._decrypt()
+
+    def arm_fault(self, fault) -> None:
+        if fault.kind == "tls_alert" or self.handshaken:
+            super().arm_fault(fault)
+        else:
+            self._fault_after_handshake = fault
 
     def _conclude(self, ok: bool) -> None:
         done, self._established = self._established, None
@@ -231,8 +241,18 @@ class TlsLink(Link):
             if not chunk:
                 self._peer_gone()
                 return
-            self.inbox += chunk
-            self._plain.append(len(chunk))
+            if self._tripwire is not None:
+                self._approach_fault(chunk)
+                if self.peer_closed:
+                    return  # reset or truncated: the records after it never arrive
+            elif self._held is not None:
+                self._held.append(chunk)  # stalled: delivered when the stall ends
+            else:
+                self._take(chunk)
+
+    def _take(self, data: bytes) -> None:
+        self.inbox += data
+        self._plain.append(len(data))
 
     def receive_alert(self, description: int) -> None:
         """A fatal alert record from the server (an injected fault): OpenSSL fails on it exactly as
