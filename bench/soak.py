@@ -271,7 +271,7 @@ class Link:
     done: bool = False
     after_close: int = 0      # bytes delivered while the link stood reported closed
     fault: Optional[Fault] = None   # the network fault armed for its current connection
-    since: int = 0                  # firings of the world's faults before that connection opened
+    since: int = 0                  # the number of the first firing of the world's faults after that connection opened
 
 
 @dataclass
@@ -373,7 +373,6 @@ class Soak:
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="atmodem-soak-"))
         self.failures: list[Failure] = []
         self.latency: Optional[Fault] = None
-        self.fired: dict[str, int] = {}
         self.memory = Memory()
         self.sntp = SntpServer()
         pki = LabPki(self.workdir / "pki")
@@ -409,7 +408,7 @@ class Soak:
     def _cause(self, link: Link) -> str:
         """The faults that fired on this connection or on the whole network since it opened;
         stalls and latency end nothing, so a link they alone preceded ended unexplained."""
-        kinds = [firing.fault.kind for firing in self.h.world.faults.fired[link.since:]
+        kinds = [firing.fault.kind for firing in self.h.world.faults.since(link.since)
                  if firing.fault.kind in ENDING and (firing.fault.kind in NETWORK_WIDE
                                                      or firing.details.get("remote", (0, 0))[1] == link.server.port)]
         return "+".join(dict.fromkeys(kinds)) or UNEXPLAINED
@@ -456,7 +455,7 @@ class Soak:
         if link.fault is not None:
             faults.remove(link.fault)   # the last connection's, if it never fired
             link.fault = None
-        link.since = len(faults.fired)
+        link.since = faults.total
         if self.rng is None or self.rng.random() > LINK_FAULT_CHANCE:
             return
         kinds = ("reset", "truncate", "stall", "refuse") + (("tls_alert",) if link.kind == "SSL" else ())
@@ -480,16 +479,6 @@ class Soak:
         if self.rng is not None and self.rng.random() < LATENCY_CHANCE:
             self.latency = faults.add(Fault("latency", command=self.rng.choice(LATENCY_COMMANDS),
                                             seconds=round(self.rng.uniform(0.01, 1.0), 3), times=1))
-
-    def _forget_firings(self) -> None:
-        """Tally firings no open link can still be blamed on, and drop them from the world's list."""
-        fired = self.h.world.faults.fired
-        old = min((link.since for link in self.links if not link.done), default=len(fired))
-        for firing in fired[:old]:
-            self.fired[firing.fault.kind] = self.fired.get(firing.fault.kind, 0) + 1
-        del fired[:old]
-        for link in self.links:
-            link.since -= old
 
     def _maybe_drop_ap(self) -> None:
         if self.ap_drops and self.delivered() >= self.ap_drops[0]:
@@ -515,16 +504,12 @@ class Soak:
             else:
                 self.host.wait(0.001)
             if self.delivered() >= next_sample:
-                self._forget_firings()
                 self.memory.sample(self.delivered() / MB)
                 next_sample += every
         seconds = time.perf_counter() - start
         tracemalloc.stop()
-        for link in self.links:
-            link.since = len(self.h.world.faults.fired)
-        self._forget_firings()
         return Result("passive" if self.passive else "active", self.delivered() / MB, seconds,
-                      self.links, self.failures, self.memory, self.fired)
+                      self.links, self.failures, self.memory, dict(self.h.world.faults.counts))
 
     def _read(self) -> None:
         self._maybe_latency()
