@@ -14,7 +14,13 @@ Invariants, after every step:
 * a reset keeps what spec §5 keeps (the UART in EEPROM) and forgets the RAM settings, and closes every
   socket of the old boot.
 
-``bench/fuzz.py`` runs the same machine for 100,000 steps and more.
+A step counts only when its rule did something that was checked (``Steps``): ``ANSWER`` when an
+assertion of the rule's own looked at what the modem answered, ``INPUT`` when the rule gave the
+modem input, time or a peer's event and only the checks above every step (no error logged, idle
+again within ``BOUND``) looked at the outcome. A rule that found nothing to do (no COMMAND mode for
+its command, no peer to send with, an empty chunk) returns None and is only counted as drawn.
+
+``bench/fuzz.py`` runs the same machine for 100,000 checked steps and more.
 """
 
 import functools
@@ -133,18 +139,38 @@ def answers_at(h: Harness) -> bool:
     return re.search(rb"(?:^|\n)OK\r\n", answer) is not None and h.idle
 
 
+ANSWER = "answer"
+INPUT = "input"
+
+
+class Steps:
+    """What the rules did over every example: each rule's draws, and its steps by what checked them."""
+
+    def __init__(self):
+        self.drawn: Counter = Counter()      # rule name -> times hypothesis ran it
+        self.checked: Counter = Counter()    # (rule name, ANSWER or INPUT) -> steps
+
+    def count(self, rule: str, outcome) -> None:
+        self.drawn[rule] += 1
+        if outcome is not None:
+            self.checked[rule, outcome] += 1
+
+    def total(self, outcome=None) -> int:
+        """Checked steps, all of them or those of one outcome."""
+        return sum(n for (_, kind), n in self.checked.items() if outcome in (None, kind))
+
+
 def counted(rule_function):
-    """Counts each run of a rule, for the long form's figures."""
+    """Counts the rule as drawn, and as a checked step by the outcome it returns (ANSWER, INPUT or None)."""
     @functools.wraps(rule_function)
     def run(self, *args, **kwargs):
-        EngineMachine.steps[rule_function.__name__] += 1
-        return rule_function(self, *args, **kwargs)
+        EngineMachine.steps.count(rule_function.__name__, rule_function(self, *args, **kwargs))
     return run
 
 
 class EngineMachine(RuleBasedStateMachine):
     echo_port = 0    # set by the runner: a live echo server on 127.0.0.1, the world's port ECHO
-    steps: Counter = Counter()   # stateful steps run, by rule, over every example
+    steps = Steps()
     examples = 0
 
     @initialize()
@@ -215,73 +241,81 @@ class EngineMachine(RuleBasedStateMachine):
     @rule(line=VALID)
     @counted
     def valid_command(self, line):
-        self.command_or_input(line + b"\r\n")
+        return self.command_or_input(line + b"\r\n")
 
     @rule(chunk=MUTATED)
     @counted
     def mutated_input(self, chunk):
-        self.command_or_input(chunk)
+        return self.command_or_input(chunk)
 
-    def command_or_input(self, chunk: bytes) -> None:
+    def command_or_input(self, chunk: bytes):
         """A single line in COMMAND mode is checked for its one answer; anything else is just input."""
         single = chunk.endswith(b"\r\n") and b"\n" not in chunk[:-1] and b"\r" not in chunk[:-2]
         if single and len(chunk) <= LINE_LIMIT and self.command_mode():
             self.ask(chunk[:-2])
-            return
-        self.h.modem.feed(chunk)
+            return ANSWER
+        return self.input(chunk)
+
+    def input(self, data: bytes):
+        """Bytes the modem takes as they come; it must settle within ``BOUND``."""
+        if not data:
+            return None
+        self.h.modem.feed(data)
         self.note(self.settle())
         self.unsure = True
+        return INPUT
 
     @rule(garbage=st.one_of(st.binary(max_size=300), st.sampled_from([b"\x00" * 64, b"+++", b"\xff" * 10])))
     @counted
     def garbage(self, garbage):
-        self.h.modem.feed(garbage)
-        self.note(self.settle())
-        self.unsure = True
+        return self.input(garbage)
 
     @rule(mux=st.booleans(), size=st.integers(0, 2048), alphabet=st.sampled_from([b"abc\x00\xff", b"OK\r\nERROR"]))
     @counted
     def cipsend(self, mux, size, alphabet):
         """A link to the echo server, then a payload the size the prompt asked for."""
         if not self.command_mode():
-            return
+            return None
         if not self.h.modem.interfaces.sta.up:
             self.h.modem.feed(JOIN)
             self.settle()
         self.ask(b"AT+CIPMUX=%d" % mux)
         self.ask(b'AT+CIPSTART=%s"TCP","127.0.0.1",%d' % (b"0," if mux else b"", ECHO))
         if self.h.modem.mode is not Mode.COMMAND:
-            return
+            return ANSWER
         self.ask(b"AT+CIPSEND=%s%d" % (b"0," if mux else b"", size))
         if self.sending:
             self.payload(bytes(alphabet[i % len(alphabet)] for i in range(size)) or b"x")
+        return ANSWER
 
     @rule(data=st.binary(min_size=1, max_size=2100))
     @counted
     def raw_bytes(self, data):
         """Bytes for a data block, if the modem waits for one (else plain input)."""
-        self.payload(data)
+        return self.payload(data)
 
-    def payload(self, data: bytes) -> None:
+    def payload(self, data: bytes):
         expected, self.sending = self.sending, 0
         self.h.modem.feed(data)
         out = self.settle()
         self.note(out)
+        self.unsure = True
         if expected and len(data) >= expected and b"CLOSED" not in out:
             # Recv, then exactly one SEND OK or SEND FAIL (a link deleted meanwhile ends silently, §16.2).
             answer = without_data(out)
             assert answer.count(b"\r\nRecv %d bytes\r\n" % expected) == 1, answer
             assert terminals(answer) == 1 and b"\r\nSEND " in answer, answer
-        self.unsure = True
+            return ANSWER
+        return INPUT
 
     @rule(form=st.sampled_from(["lf", "crlf", "escaped", "truncated", "illegal", "nul"]))
     @counted
     def certificate(self, form):
         if not self.command_mode():
-            return
+            return None
         out = self.ask(b"AT+CIPSSLCERT")
         if not out.endswith(b"\r\nOK\r\n>"):
-            return
+            return ANSWER
         pem = {"lf": PEM, "crlf": PEM.replace(b"\n", b"\r\n"), "escaped": PEM.replace(b"\n", b"\\n"),
                "truncated": PEM[:len(PEM) // 2] + PEM[-26:], "illegal": PEM[:100] + b"." + PEM[100:],
                "nul": PEM[:60] + b"\x00" + PEM[60:]}[form]
@@ -291,53 +325,73 @@ class EngineMachine(RuleBasedStateMachine):
             assert re.match(rb"\r\nRead \d+ bytes\r\n", out), out
             assert terminals(out) == 1, out
         self.unsure = True
+        return ANSWER
 
     @rule(seconds=st.sampled_from([0.001, 0.02, 0.3, 1.0, 3.0, 6.0]))
     @counted
     def time_passes(self, seconds):
-        self.note(self.h.advance(seconds))
+        """Input only when a timer falls in the span (or the modem says something meanwhile)."""
+        due = self.h.clock.next_due()
+        end = self.h.clock.now() + seconds
+        out = self.h.advance(seconds)
+        self.note(out)
+        return INPUT if out or (due is not None and due <= end) else None
 
     @rule()
     @counted
     def peer_connects(self):
-        """A host-side client dials the modem's server port 333 if one listens."""
+        """A host-side client dials the modem's server port 333; if none listens, the modem starts one.
+
+        Drawn lines alone hardly ever start a server (AT+CIPMUX=1 first), and without one no peer
+        ever connects, sends or closes."""
         from atmodem_tcpip import server_ports
+        outcome = INPUT
+        if 333 not in server_ports(self.h.modem):
+            if not self.command_mode():
+                return None
+            self.ask(b"AT+CIPMUX=1")
+            self.ask(b"AT+CIPSERVER=1,333")
+            outcome = ANSWER
         ports = server_ports(self.h.modem)
         if 333 in ports:
             self.clients.append(socket.create_connection(ports[333], timeout=5))
-        self.h.advance(0.05)
+            self.note(self.h.advance(0.05))
+        return outcome
 
     @rule(data=st.binary(min_size=1, max_size=500), index=st.integers(0, 7))
     @counted
     def peer_sends(self, data, index):
-        if self.clients:
-            client = self.clients[index % len(self.clients)]
-            try:
-                client.sendall(data)
-            except OSError:
-                pass
+        if not self.clients:
+            return None
+        try:
+            self.clients[index % len(self.clients)].sendall(data)
+        except OSError:
+            return None
         self.h.reactor.poll(0.002)
+        return INPUT
 
     @rule(index=st.integers(0, 7))
     @counted
     def peer_closes(self, index):
-        if self.clients:
-            self.clients.pop(index % len(self.clients)).close()
+        if not self.clients:
+            return None
+        self.clients.pop(index % len(self.clients)).close()
         self.h.reactor.poll(0.002)
+        return INPUT
 
     @rule()
     @counted
     def links_match_the_host(self):
         """AT+CIPSTATUS lists exactly the open links, each with its socket's real ends."""
         if not self.command_mode():
-            return
+            return None
         out = self.ask(b"AT+CIPSTATUS")
         table = self.h.modem.runtime.get("tcpip")
         slots = [s for s in (table.slots if table else []) if s is not None and s.link.connected]
         if table and not table.mux():
             slots = [s for s in slots if s.index == 0]
         if out.startswith(b"STATUS:5"):  # no station: the firmware lists nothing
-            return
+            return ANSWER
         listed = {int(m.group(1)): m for m in STATUS_LINE.finditer(out)}
         assert set(listed) == {s.index for s in slots}, (out, slots)
         for slot in slots:
@@ -351,13 +405,14 @@ class EngineMachine(RuleBasedStateMachine):
                 dialled = (entry.group(3).decode(), int(entry.group(4)))
                 assert self.h.world.route(*dialled) == (host, port), out
             assert int(entry.group(5)) == slot.link.local_port, out
+        return ANSWER
 
     @rule(restore=st.booleans())
     @counted
     def reset(self, restore):
         """AT+RST keeps the EEPROM (spec §5), AT+RESTORE resets it; both forget RAM and close sockets."""
         if not self.command_mode():
-            return
+            return None
         saved = uart_setting(self.ask(b"AT+UART_DEF?"))
         old = [s.link.sock for s in self.h.modem.runtime["tcpip"].slots if s and hasattr(s.link, "sock")] \
             if "tcpip" in self.h.modem.runtime else []
@@ -369,6 +424,7 @@ class EngineMachine(RuleBasedStateMachine):
         assert now == expected, f"after {'AT+RESTORE' if restore else 'AT+RST'}: {now!r}, expected {expected!r}"
         for query, answer in BOOT_DEFAULTS.items():
             assert answer + b"\r\n" in self.ask(query), query
+        return ANSWER
 
     @invariant()
     def no_error_logged(self):
@@ -394,8 +450,9 @@ def run(echo_port: int, examples: int, steps_per_example: int = 50, database=Non
 def test_engine_fuzz_short():
     FAILURES.records.clear()
     server = EchoServer()
+    before = EngineMachine.steps.total(ANSWER)
     try:
         run(server.port, examples=100, steps_per_example=50)
     finally:
         server.close()
-    assert sum(EngineMachine.steps.values()) > 0
+    assert EngineMachine.steps.total(ANSWER) > before, "no step checked an answer"
