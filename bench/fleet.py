@@ -17,13 +17,11 @@ and a real TLS handshake.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import json
 import os
 import resource
 import socket
-import ssl
 import subprocess
 import sys
 import time
@@ -32,9 +30,10 @@ from pathlib import Path
 
 from atmodem.clock import ManualClock
 from atmodem.engine import Timing
+from atmodem.lab import EchoServer
 from atmodem.net import SelectorReactor
 
-from throughput import Bench, client_context
+from throughput import Bench, client_context, tls_server_context
 
 PROBE = b"0123456789abcdef"
 SOCKETS_PER_MODEM = 2  # its SNTP client's UDP socket, and its link
@@ -67,39 +66,28 @@ def raise_file_limit(needed: int) -> int:
 # ---------------------------------------------------------------- the far end
 
 
-def serve(cert: str, key: str) -> None:
-    """A TLS echo server on 127.0.0.1 that prints its port and runs until its stdin closes."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
+class FleetEchoServer(EchoServer):
+    """The lab's echo server, with no idle timeout: the first modems' links wait while the rest of
+    the fleet opens theirs."""
 
-    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except (ConnectionError, ssl.SSLError):
-            pass
-        finally:
-            writer.close()
+    timeout = None
 
-    async def main() -> None:
-        server = await asyncio.start_server(echo, "127.0.0.1", 0, ssl=context, backlog=1024)
-        print(server.sockets[0].getsockname()[1], flush=True)
-        await asyncio.to_thread(sys.stdin.read)
 
-    try:
-        asyncio.run(main())
-    finally:
-        # Links still open here (a fleet that broke off) would each log their cancelled reader.
-        os._exit(0)
+def serve(folder: str) -> None:
+    """A TLS echo server on 127.0.0.1 (a lab CA in ``folder``) that prints its port and runs until
+    its stdin closes."""
+    server = FleetEchoServer(tls_server_context(Path(folder)))
+    print(server.port, flush=True)
+    sys.stdin.read()
+    server.close()
 
 
 class EchoProcess:
     """``serve`` in a child process, for as long as the ``with`` block runs."""
 
-    def __init__(self, cert: Path, key: Path, connections: int):
+    def __init__(self, folder: Path, connections: int):
         raise_file_limit(connections + SPARE_FILES)  # the child inherits the limit
-        self.process = subprocess.Popen([sys.executable, __file__, "--serve", str(cert), str(key)],
+        self.process = subprocess.Popen([sys.executable, __file__, "--serve", str(folder)],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.port = int(self.process.stdout.readline())
 
@@ -197,14 +185,14 @@ def measure(kind: str, port: int, count: int, traced: bool) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--serve", nargs=2, metavar=("CERT", "KEY"), help="run the TLS echo server")
+    parser.add_argument("--serve", metavar="FOLDER", help="run the TLS echo server, its lab CA in FOLDER")
     parser.add_argument("--measure", choices=("modems", "sockets"), help="run one fleet, print JSON")
     parser.add_argument("--port", type=int)
     parser.add_argument("--count", type=int, default=300)
     parser.add_argument("--traced", action="store_true", help="count the Python heap with tracemalloc")
     options = parser.parse_args()
     if options.serve:
-        serve(*options.serve)
+        serve(options.serve)
         return
     if options.traced:
         tracemalloc.start()

@@ -26,7 +26,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Optional
 
 import engine
@@ -87,7 +89,9 @@ def command_rows(sizes: Sizes) -> list[Row]:
 
 
 def data_rows(sizes: Sizes) -> list[Row]:
-    size, tls = sizes.megabytes * throughput.MB, throughput.server_context()
+    size = sizes.megabytes * throughput.MB
+    with tempfile.TemporaryDirectory(prefix="atmodem-bench-") as folder:
+        tls = throughput.tls_server_context(Path(folder))
     cases = [
         ("TCP host→modem, AT+CIPSEND=2048", throughput.upload, throughput.baseline_upload, None),
         ("TCP modem→host, active +IPD", throughput.download_active, throughput.baseline_download, None),
@@ -109,8 +113,7 @@ def data_rows(sizes: Sizes) -> list[Row]:
 
 
 def fleet_rows(sizes: Sizes) -> list[Row]:
-    cert, key = throughput.certificate_files()
-    with fleet.EchoProcess(cert, key, sizes.fleet) as server:
+    with tempfile.TemporaryDirectory(prefix="atmodem-bench-") as folder, fleet.EchoProcess(Path(folder), sizes.fleet) as server:
         traced = fleet.measure("modems", server.port, sizes.traced, traced=True)
         traced_sockets = fleet.measure("sockets", server.port, sizes.traced, traced=True)
         modems = fleet.measure("modems", server.port, sizes.fleet, traced=False)

@@ -20,88 +20,63 @@ tops out below 0.5 MB/s).
 
 from __future__ import annotations
 
-import datetime
+import math
 import re
 import socket
 import ssl
-import tempfile
+import sys
 import threading
 import time
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from atmodem.clock import ManualClock
-from atmodem.engine import Modem, Timing
-from atmodem.net import TCP_WINDOW, Network, SelectorReactor
-from atmodem.plugins import plugin_set
-from atmodem.profiles import DEFAULT_PROFILE
-from atmodem.world import DEFAULT_PASSWORD, DEFAULT_SSID, World
+from atmodem.clock import ManualClock  # noqa: E402
+from atmodem.engine import Modem, Timing  # noqa: E402
+from atmodem.lab import LabPki, TcpServer, server_context  # noqa: E402
+from atmodem.net import TCP_WINDOW, Network, SelectorReactor  # noqa: E402
+from atmodem.plugins import plugin_set  # noqa: E402
+from atmodem.profiles import DEFAULT_PROFILE  # noqa: E402
+from atmodem.world import World  # noqa: E402
+from support import JOIN, run_until  # noqa: E402
 
 TARGET_MB_S = 20.0
 TARGET_TLS_MB_S = 10.0
 CHUNK = 2048
 MB = 1024 * 1024
-LONG_JUMP = 0.5  # simulated seconds
+STUCK = 120.0  # real seconds one wait may take before the bench gives up on the modem
 
 
-class Server:
-    """One connection on 127.0.0.1: drains what arrives, or streams ``size`` bytes and closes."""
+class Server(TcpServer):
+    """Drains what each connection sends, or first streams ``stream`` bytes to it and closes its side."""
 
-    def __init__(self, stream: int = 0, tls: ssl.SSLContext | None = None, connections: int = 1):
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
+    def __init__(self, stream: int = 0, tls: ssl.SSLContext | None = None):
         self.stream = stream
-        self.tls = tls
-        self.connections = connections
         self.received = 0
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+        self.served = threading.Semaphore(0)  # released as each connection ends
+        super().__init__(tls)
 
-    def _run(self) -> None:
-        for _ in range(self.connections):
-            conn, _ = self.listener.accept()
-            if self.tls is not None:
-                conn = self.tls.wrap_socket(conn, server_side=True)
-            with conn:
-                if self.stream:
-                    block = bytes(range(256)) * 256
-                    left = self.stream
-                    while left:
-                        left -= conn.send(block[:min(left, len(block))])
-                    try:
-                        if self.tls is not None:
-                            conn = conn.unwrap()  # close_notify, then FIN
-                        conn.shutdown(socket.SHUT_WR)
-                    except (ssl.SSLError, OSError):
-                        continue  # the reader left without its own close_notify: done anyway
-                while chunk := conn.recv(1 << 16):
-                    self.received += len(chunk)
-        self.listener.close()
+    def handle(self, peer: socket.socket) -> None:
+        # An OSError (a reader that left without its own close_notify) ends the connection: done anyway.
+        try:
+            if self.stream:
+                block = bytes(range(256)) * 256
+                left = self.stream
+                while left:
+                    left -= peer.send(block[:min(left, len(block))])
+                if isinstance(peer, ssl.SSLSocket):
+                    peer = peer.unwrap()  # close_notify, then FIN
+                peer.shutdown(socket.SHUT_WR)
+            while chunk := peer.recv(1 << 16):
+                self.received += len(chunk)
+        finally:
+            self.served.release()
 
 
-def certificate_files() -> tuple[Path, Path]:
-    """A throw-away self-signed certificate and its key (the modem connects in auth mode 0)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench.test")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
-            .sign(key, hashes.SHA256()))
-    folder = Path(tempfile.mkdtemp(prefix="atmodem-bench-"))
-    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (folder / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                       serialization.NoEncryption()))
-    return folder / "cert.pem", folder / "key.pem"
-
-
-def server_context() -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(*certificate_files())
-    return context
+def tls_server_context(folder: Path) -> ssl.SSLContext:
+    """A server context with a certificate for 127.0.0.1 from a lab CA made in ``folder`` (the modem
+    connects in auth mode 0, so no one checks the chain)."""
+    return server_context(LabPki(folder).server("127.0.0.1"), folder)
 
 
 def client_context() -> ssl.SSLContext:
@@ -129,21 +104,13 @@ class Bench:
         self.modem.power_on()
         self.until(lambda: b"ready" in self.out)
         self.command(b"ATE0")
-        self.command(b'AT+CWJAP="%s","%s"' % (DEFAULT_SSID.encode(), DEFAULT_PASSWORD.encode()))
+        self.command(JOIN.rstrip())
 
     def until(self, done) -> None:
-        while not done():
-            if self.reactor.poll(0):
-                continue
-            due = self.clock.next_due()
-            if due is None:
-                self.reactor.poll(0.001)
-                continue
-            jump = due - self.clock.now()
-            # A long jump may be a connect or send timeout: the real peer first gets a moment to answer.
-            if jump > LONG_JUMP and self.reactor.poll(min(0.05, jump / 100)):
-                continue
-            self.clock.advance(jump)
+        """The tests' loop (I/O first, then the next timer, real peers given a moment before long
+        jumps), with no horizon: a bench runs as far in simulated time as its data takes."""
+        run_until(self.reactor, self.clock, done, STUCK, math.inf,
+                  lambda: f"the modem is {self.modem.mode.value}; it said {bytes(self.out[-300:])!r}")
 
     def wait(self) -> None:
         """Handle whatever I/O is ready, then let the simulated network latency pass."""
@@ -158,7 +125,7 @@ class Bench:
         return bytes(self.out)
 
     def connect(self, server: Server) -> None:
-        kind = b"SSL" if server.tls is not None else b"TCP"
+        kind = b"SSL" if server.context is not None else b"TCP"
         self.command(b'AT+CIPSTART="%s","127.0.0.1",%d' % (kind, server.port), b"CONNECT\r\n\r\nOK\r\n")
 
     def close(self) -> None:
@@ -178,10 +145,11 @@ def upload(size: int, tls: ssl.SSLContext | None = None) -> float:
         bench.modem.feed(data)
         bench.until(lambda: b"SEND OK\r\n" in bench.out)
     bench.command(b"AT+CIPCLOSE")
-    server.thread.join()
+    server.served.acquire()
     elapsed = time.perf_counter() - start
     assert server.received == size // CHUNK * CHUNK, "upload lost data"
     bench.close()
+    server.close()
     return size / elapsed / MB
 
 
@@ -195,6 +163,7 @@ def download_active(size: int, tls: ssl.SSLContext | None = None) -> float:
     payload = len(bench.out) - len(framing)
     assert payload == size, "download lost data"
     bench.close()
+    server.close()
     return size / elapsed / MB
 
 
@@ -223,6 +192,7 @@ def download_passive(size: int, tls: ssl.SSLContext | None = None) -> float:
             bench.wait()  # nothing yet: give the network a moment, as a host would
     elapsed = time.perf_counter() - start
     bench.close()
+    server.close()
     return size / elapsed / MB
 
 
@@ -236,8 +206,10 @@ def baseline_upload(size: int, tls: ssl.SSLContext | None = None) -> float:
     for _ in range(size // CHUNK):
         client.sendall(data)
     client.close()
-    server.thread.join()
-    return size / (time.perf_counter() - start) / MB
+    server.served.acquire()
+    elapsed = time.perf_counter() - start
+    server.close()
+    return size / elapsed / MB
 
 
 def baseline_download(size: int, tls: ssl.SSLContext | None = None) -> float:
@@ -251,6 +223,7 @@ def baseline_download(size: int, tls: ssl.SSLContext | None = None) -> float:
         got += len(chunk)
     elapsed = time.perf_counter() - start
     client.close()
+    server.close()
     assert got == size
     return size / elapsed / MB
 
@@ -260,16 +233,17 @@ def handshakes(count: int, tls: ssl.SSLContext) -> tuple[float, float]:
 
     The modem's simulated delays (the spec's 1.5 s handshake) are zero here: what is left is
     the real handshake over loopback and the engine's own work."""
-    bench, server = Bench(timing=Timing.instant()), Server(tls=tls, connections=count)
+    bench, server = Bench(timing=Timing.instant()), Server(tls=tls)
     start = time.perf_counter()
     for _ in range(count):
         bench.connect(server)
         bench.command(b"AT+CIPCLOSE")
     modem = (time.perf_counter() - start) / count * 1000
     bench.close()
-    plain_server = Server(tls=tls, connections=count)
     start = time.perf_counter()
     for _ in range(count):
-        client_context().wrap_socket(socket.create_connection(("127.0.0.1", plain_server.port))).close()
-    return modem, (time.perf_counter() - start) / count * 1000
+        client_context().wrap_socket(socket.create_connection(("127.0.0.1", server.port))).close()
+    plain = (time.perf_counter() - start) / count * 1000
+    server.close()
+    return modem, plain
 

@@ -34,6 +34,34 @@ def grace(jump: float) -> float:
     """
     return min(0.05, jump / 100) if jump > LONG_JUMP else 0.0
 
+
+def run_until(reactor: SelectorReactor, clock: ManualClock, until, timeout: float = 10.0, horizon: float = HORIZON,
+              describe=lambda: "") -> None:
+    """Handle the reactor's socket events and the clock's timers until ``until()`` holds.
+
+    Socket events come first; simulated time jumps to the next timer only when no I/O is ready,
+    and no further than ``horizon`` from now. ``TimeoutError`` (saying ``describe()``) when
+    nothing is left to do below the horizon ``timeout`` real seconds after the call.
+    Modems sharing the clock and reactor run side by side.
+    """
+    deadline = time.monotonic() + timeout
+    limit = clock.now() + horizon
+    while not until():
+        if reactor.poll(0):
+            continue
+        due = clock.next_due()
+        if due is not None and due <= limit:
+            # Before a long jump, real peers (threads, other processes) get a moment to answer.
+            wait = grace(due - clock.now())
+            if wait and reactor.poll(wait):
+                continue
+            clock.advance(due - clock.now())
+            continue
+        if time.monotonic() > deadline:
+            raise TimeoutError(describe())
+        reactor.poll(0.002)
+
+
 JOIN = b'AT+CWJAP="%s","%s"\r\n' % (DEFAULT_SSID.encode(), DEFAULT_PASSWORD.encode())
 
 
@@ -69,22 +97,8 @@ class Harness:
 
     def pump(self, until, timeout: float = 10.0, horizon: float = HORIZON) -> None:
         """Handle socket events and timers until ``until()`` holds."""
-        deadline = time.monotonic() + timeout
-        limit = self.clock.now() + horizon
-        while not until():
-            if self.reactor.poll(0):
-                continue
-            due = self.clock.next_due()
-            if due is not None and due <= limit:
-                # Before a long jump, real peers (threads, other processes) get a moment to answer.
-                wait = grace(due - self.clock.now())
-                if wait and self.reactor.poll(wait):
-                    continue
-                self.clock.advance(due - self.clock.now())
-                continue
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"modem still {self.modem.mode.value}; it said {bytes(self.out)!r}")
-            self.reactor.poll(0.002)
+        run_until(self.reactor, self.clock, until, timeout, horizon,
+                  lambda: f"modem still {self.modem.mode.value}; it said {bytes(self.out)!r}")
 
     def settle(self) -> None:
         self.pump(lambda: self.idle)
