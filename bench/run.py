@@ -91,7 +91,7 @@ def command_rows(sizes: Sizes) -> list[Row]:
 def data_rows(sizes: Sizes) -> list[Row]:
     size = sizes.megabytes * throughput.MB
     with tempfile.TemporaryDirectory(prefix="atmodem-bench-") as folder:
-        tls = throughput.tls_server_context(Path(folder))
+        tls = throughput.tls_server_context(Path(folder))  # loaded: the files may go
     cases = [
         ("TCP host→modem, AT+CIPSEND=2048", throughput.upload, throughput.baseline_upload, None),
         ("TCP modem→host, active +IPD", throughput.download_active, throughput.baseline_download, None),
@@ -113,7 +113,8 @@ def data_rows(sizes: Sizes) -> list[Row]:
 
 
 def fleet_rows(sizes: Sizes) -> list[Row]:
-    with tempfile.TemporaryDirectory(prefix="atmodem-bench-") as folder, fleet.EchoProcess(Path(folder), sizes.fleet) as server:
+    with (tempfile.TemporaryDirectory(prefix="atmodem-bench-") as folder,
+          fleet.EchoProcess(Path(folder), sizes.fleet) as server):
         traced = fleet.measure("modems", server.port, sizes.traced, traced=True)
         traced_sockets = fleet.measure("sockets", server.port, sizes.traced, traced=True)
         modems = fleet.measure("modems", server.port, sizes.fleet, traced=False)
