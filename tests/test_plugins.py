@@ -45,6 +45,19 @@ def test_hooks_of_a_plugin_are_checked_against_the_specs():
         PluginSet(get_profile("esp_atmod-0.5.0"), extra=[("typo", Misspelled())])
 
 
+class SlowCommand:
+    """AT+SLOW: answers after 2 s through a later step, as plugins' slow commands do."""
+
+    @hookimpl
+    def atmodem_commands(self, profile):
+        def slow(modem, request):
+            pending = modem.block()
+            pending.later(2.0, pending.finish, b"\r\nLATE\r\n")
+            return pending
+
+        return [Command("+SLOW", Match.EXACT, execute=slow)]
+
+
 class CarriageReturnDialect:
     """A made-up dialect: lines end in CR, names ignore case, errors say so, nothing is discarded."""
 
@@ -66,15 +79,6 @@ class CarriageReturnDialect:
     def atmodem_syntax(self, profile):
         return self.Syntax()
 
-    @hookimpl
-    def atmodem_commands(self, profile):
-        def slow(modem, request):
-            pending = modem.block()
-            pending.later(1.0, pending.finish, b"\r\nDONE\r\n")
-            return pending
-
-        return [Command("+SLOW", Match.EXACT, execute=slow)]
-
 
 def test_a_dialect_plugin_frames_lines_its_own_way():
     h = Harness(extra=[("cr", CarriageReturnDialect())])
@@ -89,23 +93,10 @@ def test_a_dialect_plugin_frames_lines_its_own_way():
 
 
 def test_a_dialect_without_the_discard_rule_keeps_bytes_sent_during_a_command():
-    h = Harness(extra=[("cr", CarriageReturnDialect())])
+    h = Harness(extra=[("cr", CarriageReturnDialect()), ("slow", SlowCommand())])
     h.send(b"ATE0\r")
     h.modem.feed(b"AT+SLOW\r" + b"xyzAT\r")   # ESP_ATMod would drop "xyz" (spec §1.7); this dialect reads it
-    assert h.wait_for(b"NOPE\r\n") == b"\r\nDONE\r\n\r\nNOPE\r\n"
-
-
-class SlowCommand:
-    """AT+SLOW: answers after 2 s through a later step, as plugins' slow commands do."""
-
-    @hookimpl
-    def atmodem_commands(self, profile):
-        def slow(modem, request):
-            pending = modem.block()
-            pending.later(2.0, pending.finish, b"\r\nLATE\r\n")
-            return pending
-
-        return [Command("+SLOW", Match.EXACT, execute=slow)]
+    assert h.wait_for(b"NOPE\r\n") == b"\r\nLATE\r\n\r\nNOPE\r\n"
 
 
 def test_power_off_drops_the_command_running():
