@@ -641,6 +641,19 @@ def test_a_stalled_transfer_ends_in_no_carrier(modem, pki, folder, world):
         stalled.close()
 
 
+def connect_to_plain_broker(modem, listener, client_id: bytes) -> socket.socket:
+    """#MQCONN instance 1 to a broker played by hand on ``listener``: it takes the CONNECT and
+    accepts it, the module answers OK; the broker's end of the connection is returned."""
+    modem.modem.feed(b'AT#MQCONN=1,"%s","",""\r' % client_id)
+    modem.pump(lambda: readable(listener))
+    conn, _ = listener.accept()
+    modem.pump(lambda: readable(conn))
+    assert conn.recv(64)[:1] == b"\x10"
+    conn.sendall(b"\x20\x02\x00\x00")
+    assert modem.wait_for(OK) == OK
+    return conn
+
+
 def test_mqtt_failures(modem, pki, folder, world):
     """A disabled instance takes no configuration (3); a broker refusing the CONNECT, or one that
     wants a certificate the module does not have, fails #MQCONN; a broker that goes away leaves
@@ -667,27 +680,13 @@ def test_mqtt_failures(modem, pki, folder, world):
         ])
         assert refusing.sessions[0]["user"] == "user" and refusing.sessions[0]["password"] == "pass"
         replay(modem, [(b'AT#MQCFG=1,"tls.test",1883,1,0', OK)])
-        modem.modem.feed(b'AT#MQCONN=1,"gone","",""\r')
-        modem.pump(lambda: readable(plain))
-        conn, _ = plain.accept()
-        modem.pump(lambda: readable(conn))
-        assert conn.recv(64)[:1] == b"\x10"
-        conn.sendall(b"\x20\x02\x00\x00")
-        assert modem.wait_for(OK) == OK
-        conn.close()
+        connect_to_plain_broker(modem, plain, b"gone").close()
         modem.pump(lambda: b"1,0" in modem.send(b"AT#MQCONN?\r"))
         # Connecting again closes what the broker left of the old session on this side.
         from atmodem_telit.services import services
         left_over = services(modem.modem).mqtt[1].link
-        modem.modem.feed(b'AT#MQCONN=1,"back","",""\r')
-        modem.pump(lambda: readable(plain))
-        conn, _ = plain.accept()
-        modem.pump(lambda: readable(conn))
-        assert conn.recv(64)[:1] == b"\x10"
-        conn.sendall(b"\x20\x02\x00\x00")
-        assert modem.wait_for(OK) == OK
+        connect_to_plain_broker(modem, plain, b"back").close()
         assert left_over.closed
-        conn.close()
     finally:
         for server in (refusing, demanding, plain):
             server.close()
