@@ -16,8 +16,9 @@ forbids or that finds no route: a SYN left unanswered); what went on the socket 
 at most ``MSS`` bytes, each burst acknowledged by the other side; FIN, FIN and ACK when the
 modem or the peer closes; a RST when a fault resets the link (from the peer) or its route goes
 away (from the modem). TLS links carry their real ciphertext, so with the key log the TLS links
-write (``network.keylog``, SSLKEYLOGFILE format) Wireshark decrypts them: ``tshark -r FILE -o tls.keylog_file:KEYS``. DNS lookups of names (a literal
-never leaves the stack) become a query and its answer over UDP to the modem's DNS server
+write (``network.keylog``, SSLKEYLOGFILE format) Wireshark decrypts them:
+``tshark -r FILE -o tls.keylog_file:KEYS``. DNS lookups of names (a literal never leaves the
+stack) become a query and its answer over UDP to the modem's DNS server
 (``modem.interfaces.dns[0]``, else the gateway); datagrams (SNTP) become UDP frames.
 
 Timestamps are the wall clock at each event; records go to the file as they come, so a
