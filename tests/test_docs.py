@@ -5,6 +5,7 @@ import importlib.util
 import inspect
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from robot.libdocpkg import LibraryDocumentation
 
 from atmodem import hookspecs
+from conftest import cli_env
 from conversation import ERR, OK
 from support import Harness
 
@@ -75,7 +77,8 @@ def test_the_guide_documents_every_hook_with_its_signature_flags_and_docstring(g
 
 
 def test_the_guide_shows_the_example_plugin_source(guide):
-    sources = [EXAMPLE / "pyproject.toml", EXAMPLE / "atmodem_hello" / "__init__.py"]
+    sources = [EXAMPLE / "pyproject.toml", *EXAMPLE.rglob("*.py")]
+    assert EXAMPLE / "tests" / "test_hello.py" in sources
     for path in sources:
         assert html.escape(path.read_text(encoding="utf-8")) in guide, path
 
@@ -96,3 +99,26 @@ def test_the_example_plugin_works():
     assert h.send(b"AT+RST\r\n").endswith(b"ready\r\n")
     h.send(b"ATE0\r\n")
     assert h.send(b"AT+HELLO?\r\n") == b"+HELLO:\r\n" + OK  # a RAM setting: the reset forgot it
+
+
+@pytest.fixture(scope="module")
+def example_installed(tmp_path_factory):
+    """The example distribution as its user has it: pip-installed (into a folder of its own), and
+    its source tree with its tests."""
+    root = tmp_path_factory.mktemp("example")
+    source = shutil.copytree(EXAMPLE, root / "src", ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
+    site = root / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
+         "--no-build-isolation", "--no-index", "--target", str(site), str(source)],
+        check=True,
+    )
+    return source, site
+
+
+def test_the_example_plugins_own_tests_pass_through_its_entry_point(example_installed):
+    source, site = example_installed
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], cwd=source,
+                            env=cli_env(site), capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 passed" in result.stdout
