@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from atmodem.session import ModemSession, Transcript
+from atmodem.session import ModemSession
 
 
 def read_until(conn: socket.socket, marker: bytes, timeout: float = 10.0) -> bytes:
@@ -44,7 +44,7 @@ def test_commands_and_transcript(session):
     assert session.transcript.commands() == ["ATE0", "AT+GMR"]
     assert "OK" in session.transcript.lines("out")
     rendered = session.transcript.render()
-    assert "host>  ATE0" in rendered and "modem< ready" in rendered
+    assert "H>M  ATE0" in rendered and "M>H  ready" in rendered
 
 
 def test_world_edits_run_on_the_loop_thread(session):
@@ -80,15 +80,3 @@ def test_stop_is_idempotent_and_start_failures_are_clean(tmp_path):
         second.start()
     session.stop()
     session.stop()
-
-
-def test_transcript_render_summarises_long_lines():
-    transcript = Transcript()
-    transcript("in", b"AT+CIPSEND=3\r\n", 0.0)
-    transcript("out", b"OK\r\n> ", 0.01)
-    transcript("in", b"x" * 300, 0.02)
-    rows = transcript.render().splitlines()
-    assert rows[0].endswith("host>  AT+CIPSEND=3")
-    assert rows[1].endswith("modem< OK")
-    assert rows[2].endswith("modem< > ")  # the prompt has no line end, and came before the data
-    assert rows[3].endswith("... (300 bytes)") and len(rows) == 4

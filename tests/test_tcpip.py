@@ -579,8 +579,8 @@ class TestServer:
         h.modem.observers.append(lambda kind, details: events.append((kind, details)))
         mux1(h)
         h.send(b"AT+CIPSERVER=1,8080\r\n")
-        kind, details = events[0]
-        assert kind == "server_started" and details["modem_port"] == 8080
+        (details,) = [details for kind, details in events if kind == "server_started"]
+        assert details["modem_port"] == 8080
         assert details["host_address"] == ("127.0.0.1", self.host_port(h, 8080))
 
     def test_world_maps_the_host_port(self):

@@ -260,8 +260,9 @@ def test_trace_records_every_byte_both_ways(serve, tmp_path):
         wire.say(b"AT\r\n", one_at_a_time=False)
         assert wire.read_exactly(10) == b"AT\r\n" + OK
     modem.interrupt()
-    first = json.loads(trace.read_text().splitlines()[0])
-    assert set(first) == {"time", "clock", "dir", "data"}
+    records = [json.loads(line) for line in trace.read_text().splitlines()]
+    assert set(records[0]) == {"time", "clock", "event", "profile", "timebase"}
+    assert set(next(r for r in records if "dir" in r)) == {"time", "clock", "dir", "data"}
     records = list(read_trace(trace))
     sent = b"".join(data for direction, data, _ in records if direction == "in")
     said = b"".join(data for direction, data, _ in records if direction == "out")

@@ -20,6 +20,8 @@ from atmodem.lab import Internet
 from atmodem.plugins import available_profiles, plugin_set
 from atmodem.profiles import DEFAULT_PROFILE
 from atmodem.session import ModemSession, Station
+from atmodem.trace import read_entries
+from atmodem.transcript import Event, render, rows, select
 from atmodem.transports import Pty, parse_tcp
 from atmodem.faults import Fault, parse_spec
 from atmodem.world import World
@@ -49,7 +51,6 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--world", type=Path, metavar="FILE",
                        help="access points, Ethernet, DNS map and policy (TOML); default: one WPA2 network "
                             "'atmodem-lab' with password 'atmodem-pass'")
-    serve.add_argument("--trace", type=Path, metavar="FILE", help="append every UART byte to FILE as JSON lines")
     _modem_options(serve)
     serve.add_argument("--disable-plugin", action="append", default=[], metavar="NAME", help="leave a plugin out")
     serve.add_argument("-v", "--verbose", action="count", default=0, help="log more (twice: debug)")
@@ -63,7 +64,6 @@ def _parser() -> argparse.ArgumentParser:
                           "with the CA in PKI_DIR (default %(const)s)")
     run.add_argument("--profile", default=DEFAULT_PROFILE)
     run.add_argument("--state-dir", type=Path, help="the modem's flash (default: a fresh temporary one)")
-    run.add_argument("--trace", type=Path, metavar="FILE", help="append every UART byte to FILE as JSON lines")
     _modem_options(run)
     run.add_argument("--expect", type=_regex, metavar="REGEX", help="stop with success once a console line matches")
     run.add_argument("--fail", type=_regex, metavar="REGEX", help="stop with failure once a console line matches")
@@ -74,6 +74,14 @@ def _parser() -> argparse.ArgumentParser:
 
     plugins = commands.add_parser("plugins", help="list profiles, plugins and the commands each provides")
     plugins.add_argument("--profile", default=DEFAULT_PROFILE)
+
+    trace = commands.add_parser("trace", help="print a --trace file readably")
+    trace.add_argument("file", type=Path, metavar="FILE")
+    trace.add_argument("--link", type=int, metavar="N", help="only what concerns AT link N")
+    trace.add_argument("--command", dest="exchange", metavar="NAME", help="only the exchanges of commands whose name contains NAME "
+                                                          "(e.g. CIPSTART)")
+    trace.add_argument("--wire", action="store_true", help="also the byte counts of each link's socket")
+    trace.add_argument("--last", type=int, default=0, metavar="ROWS", help="only the last ROWS rows")
     return parser
 
 
@@ -88,10 +96,20 @@ def _transport_spec(args) -> tuple:
 
 
 def _modem_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--trace", type=Path, metavar="FILE",
+                         help="append every UART byte and network event to FILE as JSON lines (atmodem trace FILE)")
+    command.add_argument("--pcap", type=Path, metavar="FILE",
+                         help="write a pcapng capture of the modem's network side to FILE")
+    command.add_argument("--keylog", type=Path, metavar="FILE",
+                         help="append the TLS links' secrets to FILE (SSLKEYLOGFILE format, for Wireshark)")
     command.add_argument("--fault", type=_fault, action="append", default=[], metavar="SPEC",
                          help="inject a fault, e.g. kind=latency,command=+CIPSTART,seconds=2 (repeatable)")
     command.add_argument("--pace", action="store_true",
                          help="send the modem's output at its UART's baud rate, as the chip's UART does")
+
+
+def _recording(args) -> dict:
+    return dict(trace=args.trace, pcap=args.pcap, keylog=args.keylog, pace=args.pace)
 
 
 def _fault(spec: str) -> Fault:
@@ -116,7 +134,7 @@ async def _serve(args) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     station = Station(_transport_spec(args), world=_world(args), profile=args.profile, state_dir=args.state_dir,
-                      disabled=frozenset(args.disable_plugin), trace=args.trace, pace=args.pace)
+                      disabled=frozenset(args.disable_plugin), **_recording(args))
     modem, transport = station.modem, station.transport
     modem.observers.append(_announce)
     await transport.start()
@@ -147,7 +165,7 @@ def _run(args) -> int:
     internet = Internet(args.lab) if args.lab else None
     scratch = tempfile.TemporaryDirectory(prefix="atmodem-run-")
     session = ModemSession(("listen", "127.0.0.1", 0), world=world, profile=args.profile,
-                           state_dir=args.state_dir or Path(scratch.name), trace=args.trace, pace=args.pace)
+                           state_dir=args.state_dir or Path(scratch.name), **_recording(args))
     emulator = None
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, *ENDING_SIGNALS)}
     for sig in ENDING_SIGNALS:
@@ -238,6 +256,16 @@ def _list_plugins(args) -> None:
             print(f"      {chosen.syntax.label(entry.command):<18} {entry.command.summary}{note}")
 
 
+def _print_trace(args) -> None:
+    entries = read_entries(args.file)
+    virtual = any(isinstance(e, Event) and e.kind == "session" and e.details.get("timebase") == "virtual"
+                  for e in entries)
+    found = select(rows(entries), link=args.link, command=args.exchange, wire=args.wire)
+    columns = "      wall  " + ("   virtual  " if virtual else "") + "link dir  what"
+    print(columns)
+    print(render(found, limit=args.last, virtual=virtual))
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
@@ -247,6 +275,8 @@ def main(argv=None) -> int:
     try:
         if args.command == "plugins":
             _list_plugins(args)
+        elif args.command == "trace":
+            _print_trace(args)
         elif args.command == "run":
             return _run(args)
         else:

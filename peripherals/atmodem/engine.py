@@ -180,6 +180,8 @@ class Modem:
         self.sink = sink
         self.world = world if world is not None else World.default()
         self.network = network  # an atmodem.net.Network, or None for a modem without sockets
+        if network is not None:
+            network.attach(clock, self.report)
         self.interfaces = Interfaces()
         # Per-boot objects of plugins (links, station state), by plugin; emptied at every reset.
         self.runtime: dict[str, Any] = {}
@@ -193,6 +195,7 @@ class Modem:
         self.echo = True
         self._mode = Mode.OFF
         self._rx = bytearray()          # the UART receive FIFO
+        self._received = 0              # bytes the host ever sent: where the FIFO's end is in its stream
         self._line = bytearray()        # the firmware's line buffer
         # Its memory as the firmware sees it: never cleared, each line overwrites the start (spec §16.6).
         self.line_image = bytearray(self.profile.line_buffer)
@@ -226,6 +229,7 @@ class Modem:
             return
         for tap in self.taps:
             tap("in", data, self.clock.now())
+        self._received += len(data)
         if self._mode in (Mode.OFF, Mode.BOOTING):
             return
         self._rx += data
@@ -258,9 +262,15 @@ class Modem:
             callback(*args)
 
     def report(self, kind: str, **details) -> None:
-        """Tell observers (CLI, trace, tests) about something that is not UART bytes."""
+        """Tell observers (CLI, trace, tests) about something that is not UART bytes.
+
+        The kinds and their details are listed in ``atmodem.trace``.
+        """
         for observer in self.observers:
-            observer(kind, details)
+            try:
+                observer(kind, details)
+            except Exception:  # watching must never change what the modem does
+                log.exception("observer %r failed on %s", observer, kind)
 
     def interface_changed(self, interface) -> None:
         """A plugin brought an interface up or down; let every plugin react."""
@@ -356,6 +366,8 @@ class Modem:
                         self.end_raw()
                         self.write(self.syntax.error(self))
                         continue
+                    if taken and self.observers:
+                        self.report("raw", offset=self._received - len(self._rx), length=taken)
                     del self._rx[:taken]
                     if not taken and self._mode is Mode.RAW:
                         break
@@ -407,6 +419,9 @@ class Modem:
     def _process(self, line: bytes) -> None:
         self._mode = Mode.BLOCKED
         request = self.syntax.request(self.plugins.table, line)
+        if self.observers:
+            self.report("command", line=line.decode("latin-1"),
+                        label=self.syntax.label(request.command) if request else None)
         reply = self._answer(line, request)
         if isinstance(reply, Pending):
             if reply.busy:

@@ -17,17 +17,24 @@ lookup, a refused connection, and per link a reset, a stall, a truncation or
 a TLS alert. Their byte counts are of the bytes the modem's client gets (TLS:
 decrypted application data). A link without a fault pays one attribute test per
 socket read.
+
+Everything that happens here is reported to the modem's observers (``atmodem.trace``
+lists the kinds): lookups, connections (each a numbered *flow*), the bytes each puts on
+the wire and takes off it, TLS handshakes and closes. Transcripts and packet captures are
+made from those reports.
 """
 
 from __future__ import annotations
 
 import collections
 import errno
+import itertools
 import logging
 import selectors
 import socket
 import struct
 import threading
+from pathlib import Path
 from typing import Callable, Optional, Protocol
 
 from atmodem.faults import Fault
@@ -38,6 +45,7 @@ log = logging.getLogger(__name__)
 # lwIP's default TCP window on the ESP8266 Arduino core (4 x 1460-byte segments).
 TCP_WINDOW = 5840
 _RECV_CHUNK = 65536
+_HEAD = 16   # bytes of a read reported with it, for finding the data in the modem's output
 
 
 class Reactor(Protocol):
@@ -135,6 +143,7 @@ class Link:
     def __init__(self, network: "Network", sock: socket.socket, remote: tuple[str, int], *, server_port: int = 0):
         self.network = network
         self.sock = sock
+        self.flow = network.new_flow()        # its number in reports (transcripts, captures)
         self.remote = remote                  # (address, port) as the modem reports it
         self.local_port = sock.getsockname()[1] if not server_port else server_port
         self.server_port = server_port        # the modem's server port for accepted links, else 0
@@ -149,6 +158,7 @@ class Link:
         self._fd = sock.fileno()
         self._tripwire: Optional[list] = None   # [fault, bytes still to receive before it fires]
         self._held: Optional[list] = None      # while stalled: what arrived meanwhile (TLS: by record)
+        self._ended = False                   # its close was reported
         self._resume_reading()
 
     def establish(self, done: Callable[[bool], None]) -> None:
@@ -169,6 +179,8 @@ class Link:
     def read(self, size: int) -> bytes:
         data = bytes(self.inbox[:size])
         del self.inbox[:size]
+        if data:
+            self.network.report("read", flow=self.flow, length=len(data), head=data[:_HEAD].decode("latin-1"))
         if not self._reading and not self.peer_closed and not self.closed and len(self.inbox) < self.window:
             self._resume_reading()
         return data
@@ -193,6 +205,7 @@ class Link:
             log.debug("link to %s failed: %s", self.remote, exc)
             data = b""
         if data:
+            self.network.report("wire", flow=self.flow, direction="in", data=data)
             self._received(data)
         else:
             self._eof()
@@ -200,11 +213,18 @@ class Link:
             self._pause_reading()
         self.on_change(self)
 
-    def _eof(self) -> None:
+    def _eof(self, by: str = "peer") -> None:
         """The peer closed (or reset) the connection."""
         self._pause_reading()
         self.peer_closed = True
+        self.ended(by)
         self._fail_send()
+
+    def ended(self, by: str) -> None:
+        """Report the end of the connection once: ``by`` the modem, the peer, the route or a fault."""
+        if not self._ended:
+            self._ended = True
+            self.network.report("close", flow=self.flow, by=by)
 
     def _received(self, data: bytes) -> None:
         """Bytes from the socket; TLS overrides this to decrypt records."""
@@ -236,6 +256,7 @@ class Link:
         try:
             while self._outbox:
                 sent = self.sock.send(self._outbox)
+                self.network.report("wire", flow=self.flow, direction="out", data=bytes(self._outbox[:sent]))
                 del self._outbox[:sent]
                 self.network.expect_reply(self._fd)
         except (BlockingIOError, InterruptedError):
@@ -277,6 +298,7 @@ class Link:
         self.network.reactor.remove_writer(self._fd)
         self._fail_send()
         self.sock.close()
+        self.ended("modem")
 
     cancel = close  # abandoning a link is closing it (as Connecting.cancel abandons an attempt)
 
@@ -285,6 +307,7 @@ class Link:
         if not self.closed and not self.peer_closed:
             self.peer_closed = True
             self._pause_reading()
+            self.ended("route")
             self._fail_send()
             self.on_change(self)
 
@@ -329,7 +352,7 @@ class Link:
             self.receive_alert(fault.alert_code)
             self.on_change(self)
             return
-        self._eof()  # reset and truncate: the peer's stream ends here
+        self._eof(by="fault")  # reset and truncate: the peer's stream ends here
         self.on_change(self)
 
     def receive_alert(self, description: int) -> None:
@@ -387,7 +410,9 @@ class Listener:
         except (BlockingIOError, InterruptedError):
             return None
         _prepare(sock)
-        return Link(self.network, sock, address[:2], server_port=self.modem_port)
+        link = Link(self.network, sock, address[:2], server_port=self.modem_port)
+        self.network.report("accept", flow=link.flow, remote=link.remote, local_port=self.modem_port)
+        return link
 
     def close(self) -> None:
         if self._watching:
@@ -410,6 +435,7 @@ class Connecting:
         self.done = done
         self.factory = factory
         self.remote = remote   # what the modem dialled, and reports; ``target`` is where it really goes
+        self.failure = "unreachable"
         family = socket.AF_INET6 if ":" in target[0] else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_STREAM)
         _prepare(self.sock)
@@ -425,6 +451,8 @@ class Connecting:
         error = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if error:
             log.debug("connect to %s failed: %s", self.remote, errno.errorcode.get(error, error))
+            if error == errno.ECONNREFUSED:
+                self.failure = "refused"
             self._finish(None)
             return
         try:
@@ -440,6 +468,11 @@ class Connecting:
         done, self.done = self.done, None
         if link is None:
             self.sock.close()
+            self.network.report("connect", flow=self.network.new_flow(), remote=self.remote, ok=False,
+                                reason=self.failure)
+        else:
+            self.network.report("connect", flow=link.flow, remote=self.remote, local_port=link.local_port,
+                                ok=True)
         if done:
             done(link)
         elif link is not None:
@@ -458,14 +491,19 @@ class Datagrams:
     def __init__(self, network: "Network", on_datagram: Callable[[bytes, tuple], None]):
         self.network = network
         self.on_datagram = on_datagram
+        self._dialled: dict[tuple, tuple] = {}
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setblocking(False)
         # Loopback when the world reaches nothing else, so a modem's port is never open to the LAN.
         self.sock.bind(("127.0.0.1" if network.world.loopback_only else "0.0.0.0", 0))
         network.reactor.add_reader(self.sock.fileno(), self._readable)
 
-    def send(self, data: bytes, address: tuple[str, int]) -> bool:
-        """Send one datagram; False (nothing sent) if the policy forbids the address."""
+    def send(self, data: bytes, address: tuple[str, int], dialled: Optional[tuple[str, int]] = None) -> bool:
+        """Send one datagram; False (nothing sent) if the policy forbids the address.
+
+        ``dialled``: where the modem believes it sent it, when the world sent it elsewhere
+        (SNTP to a test server's port); reports show that, and answers as coming from it.
+        """
         if not self.network.world.may_reach(address[0]):
             log.info("policy: %s is not reachable from the modem", address[0])
             return False
@@ -474,6 +512,10 @@ class Datagrams:
         except OSError as exc:
             log.debug("datagram to %s failed: %s", address, exc)
             return False
+        if dialled is not None:
+            self._dialled[tuple(address)] = tuple(dialled)
+        self.network.report("datagram", direction="out", local_port=self.sock.getsockname()[1],
+                            remote=tuple(dialled or address), data=data)
         self.network.expect_reply(self.sock.fileno())
         return True
 
@@ -483,6 +525,8 @@ class Datagrams:
         except (BlockingIOError, InterruptedError, OSError):
             return
         if self.network.world.may_reach(sender[0]):   # what the policy forbids cannot answer either
+            self.network.report("datagram", direction="in", local_port=self.sock.getsockname()[1],
+                                remote=self._dialled.get(sender[:2], sender[:2]), data=data)
             self.on_datagram(data, sender[:2])
 
     def close(self) -> None:
@@ -500,12 +544,22 @@ class Network:
         self.window = window
         # Looked up once: every socket write asks, and only a lockstep reactor answers.
         self._expect = getattr(reactor, "expect_reply", None)
-        # The modem's clock, observers and seconds since power-on, for faults that last a while
-        # (stall), for telling who watches that one fired, and for faults live from a time on;
-        # the faults plugin points them at its modem at boot.
+        # The modem's clock and observers (``attach``), for faults that last a while (stall) and
+        # for reports; seconds since power-on, for faults live from a time on (the faults plugin).
         self.clock = None
         self.report: Callable[..., None] = _noop
         self.uptime: Callable[[], float] = lambda: 0.0
+        # SSLKEYLOGFILE-format file the TLS links append their secrets to (Wireshark decrypts with it).
+        self.keylog: Optional[Path] = None
+        self._flows = itertools.count()
+
+    def attach(self, clock, report: Callable[..., None]) -> None:
+        """Serve one modem: its clock, and its ``report`` for what happens on the network."""
+        self.clock = clock
+        self.report = report
+
+    def new_flow(self) -> int:
+        return next(self._flows)
 
     def fired(self, fault: Fault, **details) -> None:
         """Count a firing of ``fault`` and tell the observers."""
@@ -529,13 +583,17 @@ class Network:
     def resolve(self, name: str, done: Callable[[Optional[str]], None]) -> None:
         """Look a host name up: the world's map, an IP literal, then (if allowed) the host's resolver."""
         faults = self.world.faults
+        def answer(address: Optional[str]) -> None:
+            self.report("dns", name=name, address=address)
+            done(address)
+
         if faults and (fault := faults.dns_failure(name, self.uptime())) is not None:
             self.fired(fault, name=name)
-            done(None)
+            answer(None)
             return
         address = self.world.lookup(name)
         if address is not None or not self.world.dns_fallback or not name:
-            done(address)
+            answer(address)
             return
 
         def ask_host():
@@ -544,7 +602,7 @@ class Network:
                 result = infos[0][4][0] if infos else None
             except (OSError, UnicodeError):
                 result = None
-            self.reactor.call_soon_threadsafe(done, result)
+            self.reactor.call_soon_threadsafe(answer, result)
 
         # getaddrinfo blocks; it must not stall every other modem on the reactor.
         threading.Thread(target=ask_host, name="atmodem-resolve", daemon=True).start()
@@ -558,14 +616,18 @@ class Network:
         faults = self.world.faults
         if faults and (fault := faults.for_link(("refuse",), self.world.lookup, address, port, self.uptime())) is not None:
             self.fired(fault, remote=(address, port))
-            self.reactor.call_soon_threadsafe(done, None)
+            self._refuse(address, port, "fault", done)
             return None
         target = self.world.route(address, port)
         if not self.world.may_reach(target[0]):
             log.info("policy: %s is not reachable from the modem", target[0])
-            self.reactor.call_soon_threadsafe(done, None)
+            self._refuse(address, port, "policy", done)
             return None
         return Connecting(self, (address, port), target, done, factory)
+
+    def _refuse(self, address: str, port: int, reason: str, done: Callable[[Optional[Link]], None]) -> None:
+        self.report("connect", flow=self.new_flow(), remote=(address, port), ok=False, reason=reason)
+        self.reactor.call_soon_threadsafe(done, None)
 
     def listen(self, modem_port: int, on_pending: Callable[[Listener], None]) -> Listener:
         return Listener(self, modem_port, on_pending)

@@ -23,7 +23,7 @@ from atmodem.engine import Modem
 from atmodem.net import Network
 from atmodem.plugins import plugin_set
 from atmodem.profiles import DEFAULT_PROFILE
-from atmodem.session import Transcript
+from atmodem.transcript import Transcript, follow
 from atmodem.state import Flash, Settings
 from atmodem.timedomain import LockstepReactor, OneAtATime, TimeDomainReactor, UartAdapter, VirtualClock
 from atmodem.world import World
@@ -132,7 +132,7 @@ def attach(machine, uart: str = "sysbus.usart2", *, world: Optional[World] = Non
     modem = Modem(plugin_set(profile), VirtualClock(domain), Settings(Flash(state_dir)), world=world,
                   network=Network(reactor, world))
     transcript = Transcript()
-    modem.taps.append(transcript)  # its clock column is Renode's virtual time
+    follow(modem, transcript, timebase="virtual")
     UartAdapter(modem, RenodeUart(peripheral(machine, uart), domain), domain, pace=pace)
     domain.post(modem.power_on)  # the modem lives on the emulation thread from its first instant
     return InProcessModem(modem, transcript, reactor, domain)

@@ -15,10 +15,10 @@ import re
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
+from atmodem.capture import PacketCapture
 from atmodem.clock import LoopClock
 from atmodem.engine import Modem
 from atmodem.net import Network
@@ -26,71 +26,9 @@ from atmodem.plugins import plugin_set
 from atmodem.profiles import DEFAULT_PROFILE
 from atmodem.state import Flash, Settings
 from atmodem.trace import TraceWriter
+from atmodem.transcript import Transcript, follow
 from atmodem.transports import Pty, SerialPort, TcpConnect, TcpListen, Transport
 from atmodem.world import World
-
-
-@dataclass(frozen=True)
-class Chunk:
-    time: float        # wall clock, Unix seconds
-    clock: float       # the modem's clock
-    direction: str     # "in": host to modem; "out": modem to host
-    data: bytes
-
-
-class Transcript:
-    """Every UART byte both ways, as the modem saw it; thread-safe to read while it grows."""
-
-    def __init__(self):
-        self.chunks: list[Chunk] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, direction: str, data: bytes, clock: float) -> None:
-        with self._lock:
-            self.chunks.append(Chunk(time.time(), clock, direction, data))
-
-    def stream(self, direction: str) -> bytes:
-        with self._lock:
-            return b"".join(c.data for c in self.chunks if c.direction == direction)
-
-    def lines(self, direction: str) -> list[str]:
-        """One direction's bytes cut into lines at LF, CR and LF stripped (data blocks included)."""
-        text = self.stream(direction).decode("latin-1")
-        return [line.rstrip("\r") for line in text.split("\n") if line.strip("\r")]
-
-    def commands(self) -> list[str]:
-        """The AT command lines the host sent."""
-        return [line for line in self.lines("in") if line[:2].upper() == "AT"]
-
-    def render(self, limit: int = 0, width: int = 72) -> str:
-        """A short readable transcript: one row per line of text, stamped with when the line began."""
-        with self._lock:
-            chunks = list(self.chunks)
-        start = chunks[0].time if chunks else 0.0
-        rows: list[tuple[float, str, str]] = []
-        pending: dict[str, tuple[float, str]] = {}
-        for chunk in chunks:
-            began, text = pending.get(chunk.direction, (chunk.time, ""))
-            *complete, rest = (text + chunk.data.decode("latin-1")).split("\n")
-            for line in complete:
-                rows.append((began, chunk.direction, line.rstrip("\r")))
-                began = chunk.time
-            if rest:
-                pending[chunk.direction] = (began, rest)
-            else:
-                pending.pop(chunk.direction, None)
-        rows += [(began, direction, rest) for direction, (began, rest) in pending.items()]
-        rows = sorted((row for row in rows if row[2].strip("\r")), key=lambda row: row[0])
-        shown = [_row(began - start, direction, line, width) for began, direction, line in rows]
-        return "\n".join(shown[-limit:] if limit else shown)
-
-
-def _row(offset: float, direction: str, line: str, width: int) -> str:
-    arrow = "host>" if direction == "in" else "modem<"
-    shown = "".join(ch if " " <= ch <= "~" else "." for ch in line)
-    if len(shown) > width:
-        shown = f"{shown[:width - 12]}... ({len(line)} bytes)"
-    return f"{offset:8.3f}  {arrow:<6} {shown}"
 
 
 class Station:
@@ -98,20 +36,26 @@ class Station:
 
     def __init__(self, transport_spec: tuple, *, world: Optional[World] = None, profile: str = DEFAULT_PROFILE,
                  state_dir: Path, disabled: frozenset = frozenset(), trace: Optional[Path] = None,
-                 pace: bool = False):
+                 pcap: Optional[Path] = None, keylog: Optional[Path] = None, pace: bool = False):
+        """``trace``: a JSON-lines file of the session (``atmodem.trace``); ``pcap``: a pcapng
+        capture of the modem's network side; ``keylog``: the TLS links' secrets for decrypting it."""
         loop = asyncio.get_running_loop()
         self.world = world if world is not None else World.default()
         self.plugins = plugin_set(profile, disabled)
+        network = Network(loop, self.world)
+        network.keylog = keylog
         self.modem = Modem(self.plugins, LoopClock(loop), Settings(Flash(state_dir)), world=self.world,
-                           network=Network(loop, self.world))
+                           network=network)
         self.transcript = Transcript()
         self.events: Counter = Counter()
-        self.modem.taps.append(self.transcript)
+        follow(self.modem, self.transcript)
         self.modem.observers.append(lambda kind, details: self.events.update([kind]))
         self.trace = TraceWriter(trace) if trace else None
         if self.trace:
-            self.modem.taps.append(self.trace)
-            self.modem.observers.append(lambda kind, details: self.trace.event(kind, details, self.modem.clock.now()))
+            follow(self.modem, self.trace)
+        self.capture = PacketCapture(pcap, self.modem) if pcap else None
+        if self.capture:
+            self.modem.observers.append(self.capture)
         self.transport = make_transport(self.modem, *transport_spec, pace=pace)
 
     async def start(self) -> None:
@@ -121,8 +65,9 @@ class Station:
     async def stop(self) -> None:
         self.modem.power_off()
         await self.transport.stop()
-        if self.trace:
-            self.trace.close()
+        for recorder in (self.trace, self.capture):
+            if recorder:
+                recorder.close()
 
 
 def make_transport(modem: Modem, kind: str, *where, pace: bool = False) -> Transport:

@@ -1,10 +1,32 @@
 """``--trace FILE``: every UART byte, both ways, and the modem's events, as JSON lines.
 
-One object per chunk: ``{"time": unix seconds, "clock": modem clock seconds,
+One object per UART chunk: ``{"time": unix seconds, "clock": modem clock seconds,
 "dir": "in"|"out", "data": text}``, where ``data`` holds the bytes as Latin-1
 code points, so the JSON stays readable and ``data.encode("latin-1")`` gives the
-exact bytes back. Events (a server listening on a host port, a link opened)
-are ``{"time", "clock", "event": kind, ...details}``.
+exact bytes back. One object per event: ``{"time", "clock", "event": kind, ...details}``.
+``clock`` is the modem's clock: Renode's virtual time when the modem runs in Renode
+(the first event, ``session``, says which). ``atmodem trace FILE`` prints a file readably.
+
+The events (``modem.report(kind, **details)``; observers get ``(kind, details)``):
+
+- ``session``: profile, timebase ("wall" or "virtual": what ``clock`` is): where a transcript starts
+- ``command``: line (the command line as received, Latin-1), label (the command's name, or
+  None for a line no command takes): the modem starts executing a line
+- ``raw``: offset (in the host's byte stream), length: bytes a command took as data
+  (``AT+CIPSEND`` payload, a certificate upload) rather than as command lines
+- ``dns``: name, address (None: the lookup failed)
+- ``connect``: flow (the connection's number), remote [address, port] as dialled, ok, and
+  local_port when ok, reason ("refused", "unreachable", "policy", "fault") when not
+- ``accept``: flow, remote, local_port (the modem's server port)
+- ``tls``: flow, ok, version, cipher, verified, server_name, resumed, and error when not ok
+- ``wire``: flow, direction ("out": to the network), data (the socket's bytes: TLS
+  ciphertext); in files and transcripts, length instead of data
+- ``datagram``: direction, local_port, remote, data (UDP, as ``wire``)
+- ``read``: flow, length, head (the first bytes, Latin-1): a link handed data to the firmware
+- ``close``: flow, by ("modem", "peer", "route", "fault")
+- ``link``: id (the AT link number), flow, remote, local_port, server_port
+- ``server_started`` / ``server_stopped``: modem_port, host_address
+- ``fault``: fault (its kind) and what it hit (``atmodem.faults``)
 """
 
 from __future__ import annotations
@@ -13,36 +35,57 @@ import json
 import time
 from pathlib import Path
 
+from atmodem.transcript import Chunk, Entry, Event, stored
+
 
 class TraceWriter:
+    """A modem tap and event sink (see ``atmodem.transcript.follow``) that appends to a file."""
+
     def __init__(self, path: Path):
         self._file = open(path, "a", encoding="utf-8", buffering=1)
 
     def __call__(self, direction: str, data: bytes, clock: float) -> None:
+        if self._file.closed:
+            return  # a modem still powering off after its session was closed
         record = {"time": round(time.time(), 6), "clock": round(clock, 6), "dir": direction, "data": data.decode("latin-1")}
         self._file.write(json.dumps(record) + "\n")
 
     def event(self, kind: str, details: dict, clock: float) -> None:
-        record = {"time": round(time.time(), 6), "clock": round(clock, 6), "event": kind, **details}
+        if self._file.closed:
+            return
+        record = {"time": round(time.time(), 6), "clock": round(clock, 6), "event": kind, **stored(kind, details)}
         self._file.write(json.dumps(record, default=list) + "\n")
 
     def close(self) -> None:
         self._file.close()
 
 
-def read_trace(path: Path):
-    """Yield ``(direction, bytes, clock)`` for the UART chunks of a trace file."""
+def read_entries(path: Path) -> list[Entry]:
+    """A trace file's chunks and events, in order (a line cut short by a crash ends the list)."""
+    entries: list[Entry] = []
     with open(path, encoding="utf-8") as f:
         for line in f:
-            record = json.loads(line)
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                break
+            when, clock = record.pop("time"), record.pop("clock")
             if "dir" in record:
-                yield record["dir"], record["data"].encode("latin-1"), record["clock"]
+                entries.append(Chunk(when, clock, record["dir"], record["data"].encode("latin-1")))
+            else:
+                entries.append(Event(when, clock, record.pop("event"), record))
+    return entries
+
+
+def read_trace(path: Path):
+    """Yield ``(direction, bytes, clock)`` for the UART chunks of a trace file."""
+    for entry in read_entries(path):
+        if isinstance(entry, Chunk):
+            yield entry.direction, entry.data, entry.clock
 
 
 def read_events(path: Path):
-    """Yield the event records of a trace file."""
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            record = json.loads(line)
-            if "event" in record:
-                yield record
+    """Yield the event records of a trace file as dicts (``event`` is the kind)."""
+    for entry in read_entries(path):
+        if isinstance(entry, Event):
+            yield {"time": entry.time, "clock": entry.clock, "event": entry.kind, **entry.details}

@@ -4,8 +4,7 @@ An add-on: no profile claims it, so every modem runs it. It answers commands wit
 bytes (``response``), starts them late (``latency``), and at their time switches access
 points off, pulls the Ethernet cable, reboots the chip or corrupts its flash file
 (``drop_ap``, ``unplug_cable``, ``reboot``, ``corrupt_state``). It also lends the modem's
-clock, observers and time since power-on to ``modem.network``, which applies the network
-faults. Every firing is counted in ``world.faults`` and reported as
+time since power-on to ``modem.network``, which applies the network faults. Every firing is counted in ``world.faults`` and reported as
 ``modem.report("fault", kind=…, …)``. Reboots and corruption reset the chip at once, whatever
 it is doing, as a watchdog or a brown-out does.
 """
@@ -53,8 +52,6 @@ def atmodem_shutdown(modem):
 @hookimpl
 def atmodem_boot(modem):
     if modem.network is not None:
-        modem.network.clock = modem.clock
-        modem.network.report = modem.report
         modem.network.uptime = lambda: uptime(modem)
     for fault in modem.world.faults:
         schedule(modem, fault)

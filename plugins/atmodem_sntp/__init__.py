@@ -20,6 +20,7 @@ from atmodem.responses import ERROR, OK, OK_LINE
 
 NAMESPACE = "sntp"
 NTP_TO_UNIX = 2208988800
+SNTP_PORT = 123   # what the chip dials; the world may send it elsewhere (sntp_port)
 # The core's test for "the clock has been set": past 16 hours after the epoch (spec §6.3).
 SET_AFTER = 57600
 ANSWER_TIMEOUT = 2.0      # per server, before the next is tried
@@ -81,7 +82,7 @@ class SntpClient:
             return
         originate = struct.pack("!d", time.time())  # any unique 8 bytes; the answer must echo them
         request = bytes([0x23]) + bytes(39) + originate  # LI 0, version 4, mode 3 (client)
-        if self.socket.send(request, (address, self.modem.world.sntp_port)):
+        if self.socket.send(request, (address, self.modem.world.sntp_port), dialled=(address, SNTP_PORT)):
             self._pending = (originate, index)
 
     def _answer(self, data: bytes, sender) -> None:

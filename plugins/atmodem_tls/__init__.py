@@ -112,6 +112,8 @@ class TlsLink(Link):
         self.mfln = False
         self.handshaken = False
         self._incoming, self._outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        if network.keylog is not None:
+            context.keylog_filename = str(network.keylog)
         try:
             self.tls = context.wrap_bio(self._incoming, self._outgoing, server_hostname=host, session=session)
         except ValueError:
@@ -156,6 +158,7 @@ class TlsLink(Link):
         except (ssl.SSLError, ssl.CertificateError, OSError) as exc:
             log.info("TLS handshake with %s failed: %s", self.remote, exc)
             self._flush()
+            self._report_handshake(str(getattr(exc, "verify_message", "") or exc))
             self._conclude(False)
             return
         self._flush()
@@ -165,13 +168,26 @@ class TlsLink(Link):
             leaf = self.tls.getpeercert(binary_form=True) or b""
             if hashlib.sha1(leaf).hexdigest() != self.fingerprint:
                 log.info("TLS fingerprint of %s does not match", self.remote)
+                self._report_handshake("certificate fingerprint does not match")
                 self._conclude(False)
                 return
+        self._report_handshake(None)
         if self._fault_after_handshake is not None:
             super().arm_fault(self._fault_after_handshake)
             self._fault_after_handshake = None
         self._conclude(True)
         self._decrypt()
+
+    def _report_handshake(self, error: Optional[str]) -> None:
+        cipher = self.tls.cipher()
+        details = dict(flow=self.flow, ok=error is None, version=self.tls.version(),
+                       cipher=cipher[0] if cipher else None, server_name=self.tls.server_hostname,
+                       verified=error is None and (self.context.verify_mode != ssl.CERT_NONE
+                                                   or self.fingerprint is not None),
+                       resumed=self.tls.session_reused)
+        if error is not None:
+            details["error"] = error
+        self.network.report("tls", **details)
 
     def arm_fault(self, fault) -> None:
         if fault.kind == "tls_alert" or self.handshaken:
@@ -266,9 +282,10 @@ class TlsLink(Link):
     def _peer_gone(self) -> None:
         self.peer_closed = True
         self._pause_reading()
+        self.ended("peer")
 
-    def _eof(self) -> None:
-        super()._eof()
+    def _eof(self, by: str = "peer") -> None:
+        super()._eof(by)
         self._conclude(False)  # a peer that leaves mid-handshake
 
     # ---------------------------------------------------------------- records out
