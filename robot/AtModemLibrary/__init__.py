@@ -12,15 +12,18 @@ from typing import Optional
 
 from robot.api import SkipExecution, logger
 from robot.api.deco import keyword, library
+from robot.result import TestCase
 from robot.utils import timestr_to_secs
 
 from atmodem import __version__
+from atmodem.diagram import DEFAULT_LIMIT, Step, render
 from atmodem.emulators import BUILD, PLATFORMS, Emulator, machine
 from atmodem.faults import parse_spec
 from atmodem.lab import EchoServer, Internet, LabPki, Page, SntpServer, WebServer, server_context
 from atmodem.profiles import DEFAULT_PROFILE
 from atmodem.renode import renode_missing
 from atmodem.session import ModemSession
+from atmodem.transcript import Transcript
 from atmodem.world import AccessPoint, World, parse_endpoint
 
 
@@ -49,6 +52,10 @@ class AtModemLibrary:
 
     Everything a suite started is stopped when the suite ends (or with `Stop Everything`).
     Time arguments take Robot Framework's time format (``10s``, ``1 min 30 s``).
+
+    When a test that used a modem fails, the library logs the session as a sequence diagram
+    (`Log Session Diagram`) at the end of the test, its teardown included, with the failed step
+    marked, unless the test logged one itself after the failure.
     """
 
     ROBOT_LISTENER_API_VERSION = 3
@@ -63,9 +70,34 @@ class AtModemLibrary:
         self._renode = None   # an atmodem.renode.InProcessRun
         self._servers: list = []
         self._scratch: list[tempfile.TemporaryDirectory] = []
+        # A failed test's diagram is drawn after its teardown, which usually stops the modem: the
+        # transcript of the last modem started stays readable until a test begins without one running.
+        self._last_transcript: Optional[Transcript] = None
+        self._steps: list[Step] = []
+        self._failure_drawn = False
 
     def _end_suite(self, data, result) -> None:
         self.stop_everything()
+
+    def _start_test(self, data, result) -> None:
+        if self._session is not None:
+            self._last_transcript = self._session.transcript
+        elif self._renode is not None:
+            self._last_transcript = self._renode.attached.transcript
+        else:
+            self._last_transcript = None
+        self._steps = []
+        self._failure_drawn = False
+
+    def _end_body_item(self, data, result) -> None:
+        if isinstance(result.parent, TestCase):   # a top-level step: setup, body item or teardown
+            kind = f"{result.type.title()}: " if result.type in (result.SETUP, result.TEARDOWN) else ""
+            self._steps.append(Step(result.start_time.timestamp(), result.end_time.timestamp(),
+                                    kind + str(data), result.status, result.message))
+
+    def _end_test(self, data, result) -> None:
+        if result.failed and self._last_transcript is not None and not self._failure_drawn:
+            self.log_session_diagram()
 
     # ------------------------------------------------------------------ modem
 
@@ -95,6 +127,7 @@ class AtModemLibrary:
                                trace=Path(trace) if trace else None, pace=pace)
         session.start()
         self._session = session
+        self._last_transcript = session.transcript
         if self._internet is not None:
             session.call(self._internet.attach, self._world)
         logger.info(f"modem ({profile}) on {session.endpoint}")
@@ -349,6 +382,7 @@ class AtModemLibrary:
         self._renode = InProcessRun(Path(platform), Path(firmware), world=self._world,
                                     state_dir=Path(self._scratch[-1].name), pace=pace)
         self._renode.start()
+        self._last_transcript = self._renode.attached.transcript
         self._console_mark = 0
 
     @keyword
@@ -392,6 +426,21 @@ class AtModemLibrary:
         text = self._modem().transcript.render(lines)
         logger.info(text)
         return text
+
+    @keyword
+    def log_session_diagram(self, rows: int = DEFAULT_LIMIT) -> str:
+        """Logs the modem session as a sequence diagram (Host | Modem | Network) and returns its HTML.
+
+        The last ``rows`` rows are drawn (0: all); failures are red. The running test's steps so
+        far form a band on the left, a failed one boxed in red with its message and the rows of its
+        time span outlined. The modem is the last one started (`Start Modem`, `Start Firmware In
+        Renode`, whose rows also show Renode's virtual time), so a teardown may log it after `Stop Modem`."""
+        if self._last_transcript is None:
+            raise RuntimeError("no modem has run: Start Modem first")
+        html = render(self._last_transcript.rows(), self._steps, limit=int(rows))
+        self._failure_drawn = any(step.status == "FAIL" for step in self._steps)
+        logger.info(html, html=True)
+        return html
 
     # ------------------------------------------------------------------ helpers
 
