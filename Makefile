@@ -6,10 +6,11 @@ PYTHON    := $(VENV)/bin/python
 STAMP     := $(VENV)/.installed
 BUILD     := $(abspath build)
 EMULATORS := $(BUILD)/.emulators-installed
+TEST_TOOLS := $(BUILD)/.test-tools-installed
 CA_PEM    := $(BUILD)/pki/ca.pem
 STM32_ELF := $(BUILD)/firmware/stm32/netduinoplus2/atmodem-https.elf
 
-.PHONY: setup setup-emulators firmware demo test bench soak fuzz robot-parallel clean
+.PHONY: setup setup-emulators setup-test-tools firmware demo docs test bench soak fuzz robot-parallel clean
 
 setup: $(STAMP)
 
@@ -24,6 +25,13 @@ setup-emulators: $(EMULATORS)
 
 $(EMULATORS): scripts/setup-host
 	./scripts/setup-host --emulators
+	mkdir -p $(BUILD) && touch $@
+
+# tshark and headless Chromium, which the capture and diagram tests drive.
+setup-test-tools: $(TEST_TOOLS)
+
+$(TEST_TOOLS): scripts/setup-host
+	./scripts/setup-host --test-tools
 	mkdir -p $(BUILD) && touch $@
 
 # The lab's root CA: the firmware embeds it, the lab's HTTPS server presents a certificate it signed.
@@ -41,7 +49,11 @@ demo: setup firmware
 	$(VENV)/bin/atmodem run --machine netduinoplus2 --firmware $(STM32_ELF) --lab $(BUILD)/pki \
 	    --expect '^result: OK' --fail '^result: FAIL' --timeout 120 --transcript 30
 
-test: setup firmware
+# The Robot library's keyword documentation (libdoc) and the plugin author's guide, in build/docs.
+docs: setup
+	$(PYTHON) docs/build.py $(BUILD)/docs
+
+test: setup firmware setup-test-tools docs
 	$(PYTHON) -m pytest
 
 # Every benchmark in one table, each figure next to a raw-Python baseline (about 30 s).

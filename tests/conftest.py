@@ -1,8 +1,8 @@
 import os
+import shutil
 import ssl
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -20,52 +20,16 @@ def peer():
     yield server
     server.close()
 
-HELLO_PLUGIN = '''
-"""A third-party plugin: one new command, and its own AT+GMR."""
-from atmodem import Command, Match, hookimpl
-from atmodem.params import Params
-from atmodem.responses import OK, OK_LINE
-
-
-def hello(modem, request):
-    return b"+HELLO:" + Params(request.args).string(32) + b"\\r\\n" + OK
-
-
-def version(modem, request):
-    return b"AT version:1.7.0.0 (hello)\\r\\n" + OK_LINE
-
-
-@hookimpl
-def atmodem_commands(profile):
-    return [
-        Command("+HELLO", Match.QUERY_SET, set=hello, summary="greets"),
-        Command("+GMR", Match.EXACT, execute=version, summary="version, the hello way"),
-    ]
-'''
+EXAMPLE_PLUGIN = Path(__file__).parent.parent / "docs" / "example_plugin"
 
 
 @pytest.fixture(scope="session")
 def hello_site(tmp_path_factory):
-    """The 'atmodem-hello' distribution, installed by pip into a directory of its own."""
+    """The 'atmodem-hello' distribution (docs/example_plugin), installed by pip into a directory of
+    its own (``site``); its source tree, with its tests, is copied beside it (``site.parent / "src"``)."""
     root = tmp_path_factory.mktemp("hello")
-    source = root / "src"
-    (source / "atmodem_hello").mkdir(parents=True)
-    (source / "atmodem_hello" / "__init__.py").write_text(HELLO_PLUGIN)
-    (source / "pyproject.toml").write_text(textwrap.dedent("""
-        [build-system]
-        requires = ["setuptools>=70.1"]
-        build-backend = "setuptools.build_meta"
-
-        [project]
-        name = "atmodem-hello"
-        version = "1.2.3"
-
-        [project.entry-points."atmodem.plugins"]
-        hello = "atmodem_hello"
-
-        [tool.setuptools]
-        packages = ["atmodem_hello"]
-    """))
+    source = shutil.copytree(EXAMPLE_PLUGIN, root / "src",
+                             ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
     site = root / "site"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",

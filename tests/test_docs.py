@@ -5,7 +5,6 @@ import importlib.util
 import inspect
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -101,23 +100,8 @@ def test_the_example_plugin_works():
     assert h.send(b"AT+HELLO?\r\n") == b"+HELLO:\r\n" + OK  # a RAM setting: the reset forgot it
 
 
-@pytest.fixture(scope="module")
-def example_installed(tmp_path_factory):
-    """The example distribution as its user has it: pip-installed (into a folder of its own), and
-    its source tree with its tests."""
-    root = tmp_path_factory.mktemp("example")
-    source = shutil.copytree(EXAMPLE, root / "src", ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
-    site = root / "site"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
-         "--no-build-isolation", "--no-index", "--target", str(site), str(source)],
-        check=True,
-    )
-    return source, site
-
-
-def test_the_example_plugins_own_tests_pass_through_its_entry_point(example_installed):
-    source, site = example_installed
+def test_the_example_plugins_own_tests_pass_through_its_entry_point(hello_site):
+    source, site = hello_site.parent / "src", hello_site
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], cwd=source,
                             env=cli_env(site), capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

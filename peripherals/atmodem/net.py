@@ -161,6 +161,11 @@ class Link:
         self._ended = False                   # its close was reported
         self._resume_reading()
 
+    def numbered(self, number: int) -> None:
+        """Report the number the firmware knows this link by (AT link id, socket, SSId)."""
+        self.network.report("link", id=number, flow=self.flow, remote=self.remote, local_port=self.local_port,
+                            server_port=self.server_port)
+
     def establish(self, done: Callable[[bool], None]) -> None:
         """Finish opening the link (TLS: the handshake); ``done(ok)``."""
         done(True)

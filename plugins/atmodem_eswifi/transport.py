@@ -271,11 +271,12 @@ def _connect(modem, state: Transport, socket: Socket):
     if socket.address == "0.0.0.0" or not socket.port:
         raise Refused(b"No remote host")
     takes = modem.timing.connect
+    number = state.index
     factory = Link
     if socket.protocol == TLS:
         links = CertificateSetLinks(state.verification, programmed(modem, state.certificate_set))
         try:
-            factory = links.factory(modem, socket.name or socket.address, state.index)
+            factory = links.factory(modem, socket.name or socket.address, number)
         except (OSError, ValueError):   # an incomplete set, or entries that are not PEM
             raise Refused(CONNECT_FAILED) from None
         takes += links.delay(modem)
@@ -309,6 +310,7 @@ def _connect(modem, state: Transport, socket: Socket):
             finish(failure(CONNECT_FAILED, P6_USAGE))
             return
         socket.install(link)
+        link.numbered(number)
         finish(answer())
 
     deadline = state.timers.later(modem.timing.connect_timeout, give_up)

@@ -119,8 +119,7 @@ class Links:
     def install(self, index: int, link) -> Slot:
         slot = self.slots[index] = Slot(self, index, link, self.modem.interfaces.route())
         self.ever_linked = True
-        self.modem.report("link", id=index, flow=link.flow, remote=link.remote, local_port=link.local_port,
-                          server_port=link.server_port)
+        link.numbered(index)
         return slot
 
     def running(self) -> list:

@@ -66,6 +66,7 @@ class SecureSocket:
         self.announced = 0             # bytes an SSLSRING (mode 1) has reported
         self.waiter: Optional[Callable[[], None]] = None   # an #SSLRECV waiting for data
         link.on_change = self._changed
+        link.numbered(ssid)
 
     @property
     def pending(self) -> int:
