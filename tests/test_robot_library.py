@@ -42,7 +42,7 @@ def test_pty_transport_and_transcript_keywords(library, tmp_path):
     library.modem_should_not_have_received("AT+RST")
     counters = library.get_modem_counters()
     assert counters["commands"] == 1 and counters["bytes_in"] == len(b"AT+GMR\r\n")
-    assert "host>  AT+GMR" in library.log_at_transcript()
+    assert "H>M  AT+GMR" in library.log_at_transcript()
 
 
 def test_connect_transport_reaches_a_listening_emulator(library):

@@ -3,19 +3,9 @@ Documentation     Fault injection from Robot: a host talks AT to the modem over 
 ...               (Robot's own Telnet library, which sends plain bytes to a peer that negotiates
 ...               nothing), faults are injected while it runs, and each gives the reaction the
 ...               ESP_ATMod spec documents, byte for byte.
-Library           AtModemLibrary
-Library           Telnet    newline=CRLF    timeout=10s    encoding=latin-1
-Library           OperatingSystem
-Suite Setup       Create File    ${WORLD}    ${WORLD TOML}
+Resource          ../resources/lab.resource
 Test Setup        Host Joined The Access Point
 Test Teardown     Run Keywords    Close All Connections    AND    Stop Everything
-
-
-*** Variables ***
-${WORLD}          ${OUTPUT DIR}/faults-world.toml
-# The built-in world's network, joined in a fifth of a second: every test joins afresh.
-${WORLD TOML}     [[access_point]]\nssid = "atmodem-lab"\npassword = "atmodem-pass"\njoin_delay = 0.2\n
-...               [dns]\nhosts = { "localhost" = "127.0.0.1" }\n
 
 
 *** Test Cases ***
@@ -69,30 +59,3 @@ An Overridden Answer, Then A Reboot Mid-Session
     Fault Should Have Fired    response    times=1
     Fault Should Have Fired    reboot    times=1
 
-
-*** Keywords ***
-Host Joined The Access Point
-    Start Modem    world=${WORLD}
-    ${port}=    Get Modem Port
-    Open Connection    127.0.0.1    port=${port}
-    # The modem may still be booting (it reads nothing then): ask until it answers.
-    Wait Until Keyword Succeeds    10s    0s    Echo Goes Off
-    Modem Answers    AT+CWJAP="atmodem-lab","atmodem-pass"    WIFI CONNECTED\r\nWIFI GOT IP\r\n\r\nOK\r\n
-
-Echo Goes Off
-    Write Bare    ATE0\r\n
-    ${patience}=    Set Timeout    0.5s
-    TRY
-        Read Until    \r\nOK\r\n
-    FINALLY
-        Set Timeout    ${patience}
-    END
-    Sleep    0.1s    reason=a second ATE0 may still be on its way back
-    Read
-
-Modem Answers
-    [Documentation]    Sends ``command`` and CR LF, then reads exactly ``answer`` and nothing before it.
-    [Arguments]    ${command}    ${answer}
-    Write Bare    ${command}\r\n
-    ${got}=    Read Until    ${answer}
-    Should Be Equal    ${got}    ${answer}
