@@ -45,9 +45,13 @@ firmware: $(EMULATORS) $(CA_PEM)
 	$(MAKE) --no-print-directory -C firmware/arduino BUILD=$(BUILD)/firmware/arduino
 
 # The main job: the STM32 HTTPS client in QEMU fetches a page over TLS through the modem.
+# It leaves the session's trace, packet capture and TLS key log in build/demo.
+DEMO := $(BUILD)/demo
 demo: setup firmware
+	rm -rf $(DEMO) && mkdir -p $(DEMO)
 	$(VENV)/bin/atmodem run --machine netduinoplus2 --firmware $(STM32_ELF) --lab $(BUILD)/pki \
-	    --expect '^result: OK' --fail '^result: FAIL' --timeout 120 --transcript 30
+	    --expect '^result: OK' --fail '^result: FAIL' --timeout 120 --transcript 30 \
+	    --trace $(DEMO)/session.trace --pcap $(DEMO)/modem.pcapng --keylog $(DEMO)/keys.log
 
 # The Robot library's keyword documentation (libdoc) and the plugin author's guide, in build/docs.
 docs: setup

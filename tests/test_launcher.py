@@ -3,6 +3,7 @@ badly, with real QEMU and simavr where the machine has them."""
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import time
 import pytest
 
 from atmodem.emulators import BUILD, EmulatorError, machine
+from test_capture import flawless, tshark
 
 LAUNCHER = [sys.executable, "-m", "atmodem", "run"]
 HTTPS_ELF = BUILD / "firmware" / "stm32" / "netduinoplus2" / "atmodem-https.elf"
@@ -146,3 +148,24 @@ def _world_without_the_lab_ap(tmp_path):
     path = tmp_path / "world.toml"
     path.write_text('[[access_point]]\nssid = "elsewhere"\npassword = "password1"\n')
     return path
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed (make setup-test-tools)")
+def test_the_firmware_s_https_request_is_in_the_capture_and_the_trace(tmp_path):
+    """The unmodified STM32 firmware in QEMU fetches its page over TLS; the capture, decrypted with
+    the key log, shows its request as it went to the simulated internet, and the trace tells the
+    handshake the firmware's CA verified."""
+    needs(HTTPS_ELF)
+    capture, keys, trace = tmp_path / "modem.pcapng", tmp_path / "keys.log", tmp_path / "session.trace"
+    code, output = Run("--machine", "netduinoplus2", "--firmware", HTTPS_ELF, "--lab", BUILD / "pki",
+                       "--expect", "^result: OK", "--timeout", "60",
+                       "--pcap", capture, "--keylog", keys, "--trace", trace).finish()
+    assert code == 0, output
+    [[method, uri, host]] = tshark(capture, "-o", f"tls.keylog_file:{keys}", "-Y", "http.request", "-T", "fields",
+                                   "-e", "http.request.method", "-e", "http.request.uri", "-e", "http.host")
+    assert (method, host) == ("GET", "www.atmodem.test") and uri.startswith("/")
+    assert flawless(capture)
+    printed = subprocess.run([*LAUNCHER[:-1], "trace", trace, "--command", "CIPSTART"], capture_output=True,
+                             text=True, check=True).stdout
+    assert re.search(r"N>M  TLS TLSv1\.2 \S+, certificate verified, SNI www\.atmodem\.test", printed), printed
+    assert re.search(r'H>M  AT\+CIPSTART=.*"SSL","www\.atmodem\.test",443', printed), printed

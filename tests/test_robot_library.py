@@ -45,6 +45,25 @@ def test_pty_transport_and_transcript_keywords(library, tmp_path):
     assert "H>M  AT+GMR" in library.log_at_transcript()
 
 
+def test_a_modem_started_with_a_trace_and_a_capture_keeps_them(library, tmp_path):
+    where = {name: tmp_path / name for name in ("trace", "pcap", "keylog")}
+    port = int(library.start_modem(**{name: str(path) for name, path in where.items()}).split(":")[-1].split()[0])
+    echo = library.start_tcp_echo_server(tls=True)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as uart:
+        answer = b""
+        for command, until in ((b"", b"ready\r\n"), (b'AT+CWJAP="atmodem-lab","atmodem-pass"\r\n', b"OK\r\n"),
+                               (b'AT+CIPSTART="SSL","localhost",%d\r\n' % echo, b"OK\r\n")):
+            uart.sendall(command)
+            while until not in answer:
+                answer += uart.recv(1000)
+            answer = answer[answer.index(until) + len(until):]
+    library.stop_modem()
+    trace = where["trace"].read_text()
+    assert '"event": "tls"' in trace and '"ok": true' in trace
+    assert where["pcap"].read_bytes()[:4] == bytes.fromhex("0a0d0d0a")   # a pcapng section header
+    assert re.search(r"^CLIENT_RANDOM [0-9a-f]{64} [0-9a-f]{96}$", where["keylog"].read_text(), re.M)
+
+
 def test_connect_transport_reaches_a_listening_emulator(library):
     with socket.create_server(("127.0.0.1", 0)) as emulator:
         library.start_modem("connect", f"127.0.0.1:{emulator.getsockname()[1]}")

@@ -100,9 +100,9 @@ class Transcript:
             entries = list(self.entries)
         return rows(entries)
 
-    def render(self, limit: int = 0, width: int = WIDTH) -> str:
+    def render(self, limit: int = 0, width: int = WIDTH, wire: bool = False) -> str:
         """The readable transcript (``atmodem trace``'s form), the last ``limit`` rows if given."""
-        return render(self.rows(), limit=limit, width=width)
+        return render(select(self.rows(), wire=wire), limit=limit, width=width)
 
 
 def follow(modem, recorder, timebase: str = "wall") -> None:

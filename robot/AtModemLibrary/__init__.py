@@ -104,7 +104,7 @@ class AtModemLibrary:
     @keyword
     def start_modem(self, transport: str = "listen", address: Optional[str] = None, profile: str = DEFAULT_PROFILE,
                     world: Optional[str] = None, state_dir: Optional[str] = None, trace: Optional[str] = None,
-                    pace: bool = False) -> str:
+                    pcap: Optional[str] = None, keylog: Optional[str] = None, pace: bool = False) -> str:
         """Starts a modem and returns where its UART is.
 
         ``transport`` is ``listen`` (a TCP server at ``address``, default ``127.0.0.1:0``:
@@ -113,7 +113,9 @@ class AtModemLibrary:
         becomes a symlink to the pseudo-terminal) or ``serial`` (``address`` is a pyserial URL).
         ``world`` is a TOML world file (default: the built-in world with the access point
         ``atmodem-lab``). ``state_dir`` holds the modem's flash (default: a fresh one).
-        ``trace`` appends every UART byte to a JSON-lines file. ``pace`` sends the modem's output
+        ``trace`` appends every UART byte and network event to a JSON-lines file (``atmodem trace``
+        prints it), ``pcap`` writes a pcapng capture of the modem's network side, and ``keylog``
+        the TLS links' secrets that decrypt it (``tshark -o tls.keylog_file:...``). ``pace`` sends the modem's output
         at its UART's baud rate (``AT+UART``) instead of as fast as the transport takes it.
         """
         if self._session is not None:
@@ -124,7 +126,8 @@ class AtModemLibrary:
             state_dir = self._scratch[-1].name
         spec = _transport_spec(transport, address)
         session = ModemSession(spec, world=self._world, profile=profile, state_dir=Path(state_dir),
-                               trace=Path(trace) if trace else None, pace=pace)
+                               pace=pace, **{name: Path(value) for name, value in
+                                             (("trace", trace), ("pcap", pcap), ("keylog", keylog)) if value})
         session.start()
         self._session = session
         self._last_transcript = session.transcript
