@@ -55,7 +55,7 @@ demo: setup firmware
 
 # The Robot library's keyword documentation (libdoc) and the plugin author's guide, in build/docs.
 docs: setup
-	$(PYTHON) docs/build.py $(BUILD)/docs
+	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null || echo 0) $(PYTHON) docs/build.py $(BUILD)/docs
 
 test: setup firmware setup-test-tools docs
 	$(PYTHON) -m pytest

@@ -1,7 +1,7 @@
 """Build the documentation into a folder: ``python docs/build.py OUT`` (``make docs``: build/docs).
 
 - ``OUT/AtModemLibrary.html``: the Robot Framework keywords of AtModemLibrary, by libdoc.
-- ``OUT/plugin-guide.html``: the plugin author's guide. Its prose is ``docs/plugin-guide.html``;
+- ``OUT/plugin-guide.html``: the plugin author's guide. Its prose is ``docs/plugin-guide.template.html``;
   the hook reference comes from ``atmodem.hookspecs`` (signatures, flags and docstrings) and the
   example plugin is the source in ``docs/example_plugin``, so neither can drift from the code.
 
@@ -46,7 +46,7 @@ def main(argv: list[str]) -> int:
 
 
 def plugin_guide() -> str:
-    template = Template((DOCS / "plugin-guide.html").read_text(encoding="utf-8"))
+    template = Template((DOCS / "plugin-guide.template.html").read_text(encoding="utf-8"))
     specs = hook_specs()
     return template.substitute(
         style=(DOCS / "style.css").read_text(encoding="utf-8"),
@@ -59,8 +59,12 @@ def plugin_guide() -> str:
 
 def hook_specs() -> list:
     """The hook specifications, in the order ``hookspecs.py`` declares them."""
-    return [value for value in vars(hookspecs).values()
-            if inspect.isfunction(value) and hasattr(value, SPEC_ATTRIBUTE)]
+    specs = [value for value in vars(hookspecs).values()
+             if inspect.isfunction(value) and hasattr(value, SPEC_ATTRIBUTE)]
+    undocumented = [spec.__name__ for spec in specs if not inspect.getdoc(spec)]
+    if undocumented:
+        raise SystemExit(f"build.py: hook specs without a docstring: {', '.join(undocumented)}")
+    return specs
 
 
 def signature(spec) -> str:
@@ -99,8 +103,10 @@ def docstring(text: str) -> str:
             field = FIELD.match(line)
             if field:
                 fields.append([field.group(1) or "returns", field.group(2)])
-            else:  # an indented continuation of the field above
+            elif fields and line[:1].isspace():  # an indented continuation of the field above
                 fields[-1][1] += " " + line.strip()
+            else:  # a field this guide has no form for (:note:): shown as written
+                parts.append(f"<p>{inline(line)}</p>")
     if fields:
         parts.append("<dl>" + "".join(f"<dt>{html.escape(name)}</dt><dd>{inline(text)}</dd>"
                                       for name, text in fields) + "</dl>")

@@ -87,6 +87,16 @@ def test_text_from_the_modem_and_robot_is_escaped():
     assert text_of(with_class(root, "message")[0]) == "<i>broke</i>"
 
 
+def test_a_megabyte_line_shows_its_start_and_its_size():
+    fragment = render([row(0, "modem", "x" * 1_000_000)])
+    assert len(fragment) < 10_000 and "... (1000000 characters)" in fragment
+
+
+def test_a_step_status_cannot_leave_its_class_attribute():
+    root = parse(render([row(0, "host", "AT")], [Step(START - 1, START + 1, "step", 'FAIL" onclick="x', "")]))
+    assert all(set(element.attrib) <= {"class", "title", "data-failed-step"} for element in root.iter())
+
+
 def test_binary_data_is_previewed_as_length_hex_and_ascii():
     assert data_line(b"hi\x00\xff<") == "5 B │ 68 69 00 ff 3c │ hi..<"
     long = bytes(range(0x41, 0x41 + 40))

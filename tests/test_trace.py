@@ -2,6 +2,8 @@
 read back from a session in memory and from a ``--trace`` file by ``atmodem trace``."""
 
 import json
+import socket
+from pathlib import Path
 
 import pytest
 
@@ -182,3 +184,138 @@ def test_virtual_clock_column(tmp_path):
     transcript("out", b"ready\r\n", 5.25)
     lines = render(transcript.rows(), virtual=True).splitlines()
     assert lines[0].split()[:3] == ["0.000", "0.000000", "M>H"]
+
+
+# ---------------------------------------------------------------- what the review found
+
+
+def recorded(**options) -> tuple[Harness, Transcript]:
+    h = Harness(**options)
+    transcript = Transcript()
+    follow(h.modem, transcript)
+    return h, transcript
+
+
+@pytest.mark.parametrize("mux", [0, 1])
+@pytest.mark.parametrize("payload", [b"1", b"0", b",", b"+IPD", b"+IPD,0,4:"])
+def test_data_that_looks_like_its_own_header_is_cut_where_it_starts(mux, payload):
+    h, transcript = recorded()
+    h.join()
+    echo = EchoServer()
+    try:
+        h.send(b"AT+CIPMUX=%d\r\n" % mux)
+        link = b"0," if mux else b""
+        assert h.send(b'AT+CIPSTART=%s"TCP","127.0.0.1",%d\r\n' % (link, echo.port)).endswith(b"OK\r\n")
+        h.send(b"AT+CIPSEND=%s%d\r\n" % (link, len(payload)))
+        h.send(payload)
+        header = b"+IPD,%s%d:" % (link, len(payload))
+        h.wait_for(header + payload)
+    finally:
+        echo.close()
+        h.close()
+    found = transcript.rows()
+    assert [(row.lane, row.data) for row in found if row.data is not None] == [("host", payload), ("modem", payload)]
+    assert header.decode() in texts(found, "modem")
+
+
+def test_passive_receive_data_is_cut_after_its_header():
+    h, transcript = recorded()
+    h.join()
+    echo = EchoServer()
+    try:
+        h.send(b"AT+CIPRECVMODE=1\r\n")
+        h.send(b'AT+CIPSTART="TCP","127.0.0.1",%d\r\n' % echo.port)
+        h.send(b"AT+CIPSEND=12\r\n")
+        h.send(b"+CIPRECVDATA")
+        h.wait_for(b"+IPD,12\r\n")
+        assert h.send(b"AT+CIPRECVDATA=12\r\n") == b"\r\n+CIPRECVDATA,12:+CIPRECVDATA\r\nOK\r\n"
+    finally:
+        echo.close()
+        h.close()
+    found = transcript.rows()
+    assert [row.data for row in found if row.lane == "modem" and row.data is not None] == [b"+CIPRECVDATA"]
+    assert "+CIPRECVDATA,12:" in texts(found, "modem")
+
+
+def test_lines_sent_together_join_the_exchanges_of_their_own_commands():
+    h, transcript = recorded()
+    h.send(b"AT+CWMODE?\r\nAT+CIPMUX?\r\n")
+    found = transcript.rows()
+    assert [(row.lane, row.text, row.command) for row in found if row.text in
+            ("AT+CWMODE?", "AT+CIPMUX?", "+CWMODE:1", "+CIPMUX:0")] == [
+        ("host", "AT+CWMODE?", "AT+CWMODE"), ("host", "AT+CIPMUX?", "AT+CIPMUX"),
+        ("modem", "AT+CWMODE?", "AT+CWMODE"), ("modem", "+CWMODE:1", "AT+CWMODE"),
+        ("modem", "AT+CIPMUX?", "AT+CIPMUX"), ("modem", "+CIPMUX:0", "AT+CIPMUX")]
+    assert all(row.echo for row in found if row.lane == "modem" and row.text.startswith("AT+"))
+
+
+def test_each_session_of_an_appended_trace_stands_alone(tmp_path):
+    trace = tmp_path / "two.trace"
+    for payload in (b"first-session", b"SECOND"):
+        h = Harness(ready=False)
+        writer = TraceWriter(trace)
+        follow(h.modem, writer)
+        h.pump(lambda: b"ready\r\n" in h.out)
+        h.send(b"AT+CIPSSLCERT\r\n")
+        h.send(payload + b"\x00" * (4096 - len(payload)))   # a certificate upload's raw block
+        h.close()
+        writer.close()
+    blocks = [row.data for row in rows(read_entries(trace)) if row.data is not None]
+    assert [block.rstrip(b"\x00") for block in blocks] == [b"first-session", b"SECOND"]
+
+
+def test_a_lookup_the_exchange_did_not_dial_stays_off_its_link(pki, tmp_path):
+    h, transcript = recorded()
+    echo = EchoServer()
+    try:
+        h.join()   # SNTP starts: its lookups of pool.ntp.org fail in the default world
+        h.send(b'AT+CIPSTART="TCP","127.0.0.1",%d\r\n' % echo.port)
+        h.advance(20)
+    finally:
+        echo.close()
+        h.close()
+    lookups = [row for row in transcript.rows() if row.text.startswith("DNS ")]
+    assert any(row.text == "DNS 127.0.0.1 -> 127.0.0.1" and row.link == 0 for row in lookups)
+    assert all(row.link is None for row in lookups if "ntp" in row.text or "nist" in row.text)
+
+
+def test_a_dial_the_modem_gives_up_on_is_reported():
+    h, transcript = recorded()
+    h.join()
+    # A TCP port nobody answers: a listening socket whose backlog is full never completes a SYN.
+    with socket.socket() as quiet:
+        quiet.bind(("127.0.0.1", 0))
+        quiet.listen(0)
+        fillers = [socket.socket() for _ in range(3)]
+        for filler in fillers:
+            filler.setblocking(False)
+            filler.connect_ex(quiet.getsockname())
+        h.modem.feed(b'AT+CIPSTART="TCP","127.0.0.1",%d\r\n' % quiet.getsockname()[1])
+        assert h.advance(30).endswith(b"ERROR\r\nCLOSED\r\n")
+        for filler in fillers:
+            filler.close()
+    h.close()
+    failed = [row for row in transcript.rows() if row.text.startswith("TCP connection to")]
+    assert failed and failed[-1].failure and failed[-1].text.endswith("failed (abandoned)")
+
+
+def test_a_trace_on_a_full_disk_costs_the_modem_nothing(caplog):
+    h = Harness()
+    writer = TraceWriter(Path("/dev/full"))
+    follow(h.modem, writer)
+    assert h.send(b"AT\r\n") == b"AT\r\n\r\nOK\r\n"
+    assert h.send(b"AT+GMR\r\n").endswith(b"OK\r\n")
+    assert "trace /dev/full stopped" in caplog.text
+    h.close()
+
+
+def test_atmodem_trace_names_a_file_that_is_not_a_trace(tmp_path, capsys):
+    for text in ("hello\n", '{"time": 1}\n'):
+        (tmp_path / "bad").write_text(text)
+        assert main(["trace", str(tmp_path / "bad")]) == 2
+        assert "not an atmodem trace" in capsys.readouterr().err
+
+
+def test_a_key_log_nobody_can_write_stops_the_modem_before_it_starts(tmp_path):
+    assert main(["serve", "--listen", "tcp:127.0.0.1:0", "--state-dir", str(tmp_path),
+                 "--keylog", str(tmp_path / "no" / "such" / "keys.log")]) == 2

@@ -78,8 +78,8 @@ def _parser() -> argparse.ArgumentParser:
     trace = commands.add_parser("trace", help="print a --trace file readably")
     trace.add_argument("file", type=Path, metavar="FILE")
     trace.add_argument("--link", type=int, metavar="N", help="only what concerns AT link N")
-    trace.add_argument("--command", dest="exchange", metavar="NAME", help="only the exchanges of commands whose name contains NAME "
-                                                          "(e.g. CIPSTART)")
+    trace.add_argument("--command", dest="exchange", metavar="NAME",
+                       help="only the exchanges of commands whose name contains NAME (e.g. CIPSTART)")
     trace.add_argument("--wire", action="store_true", help="also the byte counts of each link's socket")
     trace.add_argument("--last", type=int, default=0, metavar="ROWS", help="only the last ROWS rows")
     return parser
@@ -134,7 +134,7 @@ async def _serve(args) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     station = Station(_transport_spec(args), world=_world(args), profile=args.profile, state_dir=args.state_dir,
-                      disabled=frozenset(args.disable_plugin), **_recording(args))
+                      disabled=frozenset(args.disable_plugin), transcript=False, **_recording(args))
     modem, transport = station.modem, station.transport
     modem.observers.append(_announce)
     await transport.start()

@@ -15,12 +15,15 @@ of a failing test's log looks first.
 from __future__ import annotations
 
 import html
+import re
 from typing import NamedTuple, Sequence
 
 from atmodem.transcript import Row, preview
 
 ROOT_CLASS = "atmodem-diagram"
 DEFAULT_LIMIT = 200
+# The longest line text a row shows.
+LINE_LIMIT = 240
 PREVIEW_BYTES = 12   # what fits under an arrow at the log's usual width
 # The modem clock is worth showing only where it drifts from the wall clock: under Renode's
 # virtual time. A loop clock moves with the wall clock, give or take the scheduling jitter.
@@ -165,7 +168,7 @@ def _block(step: Step | None, rows: list, origin, failed: bool) -> str:
         message = _element("div", "message", _escape(step.message)) if step.message else ""
         band = (_element("div", "name", _escape(step.name))
                 + _element("div", "status", f"{_escape(step.status)} · {step.end - step.start:.3f} s") + message)
-        classes = step.status.replace(" ", "_") + (" failed-step" if failed else "")
+        classes = re.sub(r"[^A-Za-z0-9_-]", "_", step.status) + (" failed-step" if failed else "")
     body = "".join(_row(row, origin) for row in rows) or _element("div", "empty", "no modem traffic")
     return _element("div", f"block {classes}", _element("div", "band", band), _element("div", "rows", body))
 
@@ -179,15 +182,16 @@ def _row(row: Row, origin) -> str:
     if abs((row.clock - origin.clock) - offset) > CLOCK_DRIFT:
         clock = _element("span", "clock", f"clock {row.clock:.3f}")
     link = _element("span", "link", f"link {row.link}") if row.link is not None else ""
-    label, data = row.text, ""
+    text = _shortened(row.text)
+    label, data = text, ""
     if row.data is not None:   # the row's text previews the bytes too: the line under the arrow does that here
         label, data = f"data, {len(row.data)} bytes", _element("div", "bytes", _escape(data_line(row.data)))
     elif row.echo:
-        label = f"echo: {row.text}"
+        label = f"echo: {text}"
     flags = "".join(f" {flag}" for flag, on in (("failure", row.failure), ("data", data), ("echo", row.echo)) if on)
     arrow = _element("div", f"arrow {_DIRECTIONS.get((row.lane, row.toward), 'note')}",
                      _element("div", "label", _escape(label)), _element("div", "line"), data,
-                     title=f"{row.command}: {row.text}" if row.command else row.text)
+                     title=f"{row.command}: {text}" if row.command else text)
     return _element("div", f"row {row.lane}{flags}", _element("div", "time", f"{link}+{offset:.3f}{clock}"),
                     _element("div", "stage", arrow))
 
@@ -197,6 +201,11 @@ def _element(tag: str, classes: str, *content: str, title: str | None = None) ->
     names = " ".join(f"ad-{name}" for name in classes.split())
     tip = f' title="{_escape(title)}"' if title is not None else ""
     return f'<{tag} class="{names}"{tip}>{"".join(content)}</{tag}>'
+
+
+def _shortened(text: str) -> str:
+    """A line of garbage without an end may be a megabyte: a log shows its start and its size."""
+    return text if len(text) <= LINE_LIMIT else f"{text[:LINE_LIMIT]}... ({len(text)} characters)"
 
 
 def _escape(text: str) -> str:

@@ -227,8 +227,7 @@ class Modem:
         """Bytes from the host, in any fragments."""
         if not data:
             return
-        for tap in self.taps:
-            tap("in", data, self.clock.now())
+        self._tap("in", data)
         self._received += len(data)
         if self._mode in (Mode.OFF, Mode.BOOTING):
             return
@@ -241,8 +240,7 @@ class Modem:
         """Send bytes to the host now."""
         if not data:
             return
-        for tap in self.taps:
-            tap("out", data, self.clock.now())
+        self._tap("out", data)
         self.sink(data)
 
     def urc(self, data: bytes) -> None:
@@ -271,6 +269,13 @@ class Modem:
                 observer(kind, details)
             except Exception:  # watching must never change what the modem does
                 log.exception("observer %r failed on %s", observer, kind)
+
+    def _tap(self, direction: str, data: bytes) -> None:
+        for tap in self.taps:
+            try:
+                tap(direction, data, self.clock.now())
+            except Exception:  # a full disk under a trace file must not cost the firmware a byte
+                log.exception("tap %r failed", tap)
 
     def interface_changed(self, interface) -> None:
         """A plugin brought an interface up or down; let every plugin react."""

@@ -34,6 +34,7 @@ import selectors
 import socket
 import struct
 import threading
+import zlib
 from pathlib import Path
 from typing import Callable, Optional, Protocol
 
@@ -185,7 +186,8 @@ class Link:
         data = bytes(self.inbox[:size])
         del self.inbox[:size]
         if data:
-            self.network.report("read", flow=self.flow, length=len(data), head=data[:_HEAD].decode("latin-1"))
+            self.network.report("read", flow=self.flow, length=len(data), head=data[:_HEAD].decode("latin-1"),
+                                crc=zlib.crc32(data))
         if not self._reading and not self.peer_closed and not self.closed and len(self.inbox) < self.window:
             self._resume_reading()
         return data
@@ -484,10 +486,13 @@ class Connecting:
             link.close()
 
     def cancel(self) -> None:
+        """The modem gave up (its connect timeout, a reset)."""
         if self.done is not None:
             self.done = None
             self.network.reactor.remove_writer(self.sock.fileno())
             self.sock.close()
+            self.network.report("connect", flow=self.network.new_flow(), remote=self.remote, ok=False,
+                                reason="abandoned")
 
 
 class Datagrams:

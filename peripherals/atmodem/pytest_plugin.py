@@ -46,7 +46,8 @@ import serial
 from atmodem.engine import Mode
 from atmodem.lab import EchoServer
 from atmodem.profiles import DEFAULT_PROFILE
-from atmodem.session import ModemSession, Transcript
+from atmodem.session import ModemSession
+from atmodem.transcript import Transcript
 from atmodem.world import World
 
 ECHO_HOST = "echo.test"

@@ -36,19 +36,25 @@ class Station:
 
     def __init__(self, transport_spec: tuple, *, world: Optional[World] = None, profile: str = DEFAULT_PROFILE,
                  state_dir: Path, disabled: frozenset = frozenset(), trace: Optional[Path] = None,
-                 pcap: Optional[Path] = None, keylog: Optional[Path] = None, pace: bool = False):
+                 pcap: Optional[Path] = None, keylog: Optional[Path] = None, pace: bool = False,
+                 transcript: bool = True):
         """``trace``: a JSON-lines file of the session (``atmodem.trace``); ``pcap``: a pcapng
-        capture of the modem's network side; ``keylog``: the TLS links' secrets for decrypting it."""
+        capture of the modem's network side; ``keylog``: the TLS links' secrets for decrypting it.
+        ``transcript``: keep the session in memory (``self.transcript``) for whoever asks later;
+        ``atmodem serve``, which may run for days and never asks, does not."""
         loop = asyncio.get_running_loop()
         self.world = world if world is not None else World.default()
         self.plugins = plugin_set(profile, disabled)
         network = Network(loop, self.world)
+        if keylog is not None:
+            open(keylog, "a").close()  # a path TLS could not write would fail every dial: fail now
         network.keylog = keylog
         self.modem = Modem(self.plugins, LoopClock(loop), Settings(Flash(state_dir)), world=self.world,
                            network=network)
-        self.transcript = Transcript()
+        self.transcript = Transcript() if transcript else None
         self.events: Counter = Counter()
-        follow(self.modem, self.transcript)
+        if self.transcript is not None:
+            follow(self.modem, self.transcript)
         self.modem.observers.append(lambda kind, details: self.events.update([kind]))
         self.trace = TraceWriter(trace) if trace else None
         if self.trace:

@@ -15,14 +15,13 @@ import bisect
 import re
 import threading
 import time
+import zlib
 from dataclasses import dataclass
 from typing import Iterable, Optional, Union
 
 # Bytes of a data block shown in a preview, and what is a text line's longest shown form.
 PREVIEW = 16
 WIDTH = 100
-# How far behind a link read its bytes may start in the modem's output (the dialect's header).
-_HEADER_ROOM = 128
 
 # Lines that report a failure in any dialect the project models.
 _FAILURE = re.compile(r"^(ERROR|FAIL|SEND FAIL|NO CARRIER|DNS Fail|ERR CODE:|\+CME ERROR|"
@@ -131,52 +130,68 @@ class Row:
 
 
 def rows(entries: Iterable[Entry]) -> list[Row]:
-    return _Reader(list(entries)).read()
+    """The rows of a record; a trace file appended to by several sessions gives each its own."""
+    found: list[Row] = []
+    session: list[Entry] = []
+    for entry in entries:
+        if isinstance(entry, Event) and entry.kind == "session" and session:
+            found += _Reader(session).read()
+            session = []
+        session.append(entry)
+    return found + _Reader(session).read()
 
 
 class _Reader:
-    """Cuts a session's record into rows. Data blocks are found first, from the events that
-    say where they are (``raw``: an offset in the host's stream; ``read``: the first bytes a
-    link handed over, found in the modem's output that follows), so their bytes never turn
-    into text lines."""
+    """Cuts one session's record into rows. Data blocks are found first, from the events that
+    say where they are (``raw``: an offset in the host's stream; ``read``: what a link handed
+    over, found in the modem output written next), so their bytes never turn into text lines."""
 
     def __init__(self, entries: list[Entry]):
         self.entries = entries
         self.flow_link = {e.details["flow"]: e.details["id"] for e in entries
                           if isinstance(e, Event) and e.kind == "link" and "flow" in e.details}
-        self.streams = {"in": bytearray(), "out": bytearray()}
-        self.blocks: dict[str, dict[int, tuple[int, Optional[int]]]] = {"in": {}, "out": {}}  # start: (end, link)
-        self.last_block: dict[str, int] = {}
+        # Per direction, block start -> (end, link).
+        self.blocks: dict[str, dict[int, tuple[int, Optional[int]]]] = {"in": {}, "out": {}}
         self._find_blocks()
         self.starts = {direction: sorted(found) for direction, found in self.blocks.items()}
 
     def _find_blocks(self) -> None:
-        reads = []
+        position = {"in": 0, "out": 0}
+        reads: list[dict] = []     # link reads whose bytes the next output shows
+        growing: Optional[int] = None  # the raw block the host is still filling
         for entry in self.entries:
             if isinstance(entry, Chunk):
-                self.streams[entry.direction] += entry.data
+                if entry.direction == "out":
+                    growing = None  # the modem answered: later raw bytes are another block
+                    self._place_reads(reads, entry.data, position["out"])
+                    reads = []
+                position[entry.direction] += len(entry.data)
             elif entry.kind == "raw":
-                self._add_block("in", entry.details["offset"], entry.details["length"], None)
+                offset, length = entry.details["offset"], entry.details["length"]
+                if growing is not None and self.blocks["in"][growing][0] == offset:
+                    self.blocks["in"][growing] = (offset + length, None)
+                else:
+                    growing = offset
+                    self.blocks["in"][offset] = (offset + length, None)
             elif entry.kind == "read" and entry.details.get("head"):
-                reads.append((len(self.streams["out"]), entry.details))
-        out, searched_to = bytes(self.streams["out"]), 0
-        for position, details in reads:
-            # The bytes come after this point, behind the dialect's header (+IPD,0,5: ...).
-            start = max(position, searched_to)
-            at = out.find(details["head"].encode("latin-1"), start, start + _HEADER_ROOM + len(details["head"]))
-            if at >= 0:
-                searched_to = at + details["length"]
-                self._add_block("out", at, details["length"], self.flow_link.get(details["flow"]))
+                reads.append(entry.details)
 
-    def _add_block(self, direction: str, offset: int, length: int, link: Optional[int]) -> None:
-        blocks = self.blocks[direction]
-        # A raw reader takes its data chunk by chunk: one block for bytes that follow each other.
-        last = self.last_block.get(direction)
-        if last is not None and blocks[last] == (offset, link):
-            blocks[last] = (offset + length, link)
-            return
-        blocks[offset] = (offset + length, link)
-        self.last_block[direction] = offset
+    def _place_reads(self, reads: list[dict], data: bytes, offset: int) -> None:
+        """Find each read's bytes in one write of the modem's: after the dialect's header, which
+        ends in ``:`` (``+IPD,0,5:``) or a line end (``#SSLRECV: 5``), or at the write's start
+        (online mode). The last such place with the read's bytes wins: a header may hold them too
+        (``+IPD,0,1:1``), the data after the header never precedes it."""
+        searched = 0
+        for details in reads:
+            head, length = details["head"].encode("latin-1"), details["length"]
+            found, at = -1, data.find(head, searched)
+            while 0 <= at <= len(data) - length:
+                if (at == searched or data[at - 1] in b":\n") and zlib.crc32(data[at:at + length]) == details["crc"]:
+                    found = at
+                at = data.find(head, at + 1)
+            if found >= 0:
+                self.blocks["out"][offset + found] = (offset + found + length, self.flow_link.get(details["flow"]))
+                searched = found + length
 
     # ------------------------------------------------------------------ the walk
 
@@ -187,9 +202,13 @@ class _Reader:
         self.command: Optional[str] = None
         self.position = {"in": 0, "out": 0}
         self.partial: dict[str, tuple[Chunk, bytearray]] = {}
-        self.block_rows: dict[tuple, int] = {}   # (direction, block start) -> its row
-        self.last_host_line: Optional[str] = None
-        wire: Optional[list] = None           # [event, total] of the run of wire events being summed
+        self.pieces: dict[int, list[bytes]] = {}  # a data block's row -> its bytes so far
+        self.block_rows: dict[tuple, int] = {}    # (direction, block start) -> its row
+        self.unexecuted: list[int] = []           # host line rows no command event has claimed yet
+        self.unechoed: list[str] = []             # host lines the modem may still echo, oldest first
+        self.dns_rows: dict[int, Optional[str]] = {}  # a lookup's row -> the address it found
+        self.dialled: dict[int, set] = {}         # exchange -> addresses it connected to
+        wire: Optional[list] = None               # [(flow, direction), first event, total] being summed
         for entry in self.entries:
             if isinstance(entry, Event) and entry.kind == "wire":
                 key = (entry.details["flow"], entry.details["direction"])
@@ -208,6 +227,9 @@ class _Reader:
         self._end_wire(wire)
         for direction in list(self.partial):
             self._flush(direction)
+        for index, pieces in self.pieces.items():
+            data = b"".join(pieces)
+            self.rows[index] = _replace(self.rows[index], data=data, text=_data_text(data))
         return self._links_of_exchanges()
 
     def _end_wire(self, wire: Optional[list]) -> None:
@@ -217,11 +239,14 @@ class _Reader:
             self._add(Row(event.time, event.clock, "net", f"{arrow} {total} bytes on the wire", toward=direction,
                           link=self.flow_link.get(flow)))
 
-    def _add(self, row: Row) -> None:
-        if row.command is None and self.command is not None:
+    def _add(self, row: Row) -> int:
+        """Append ``row``; all but the host's lines belong to the exchange running (a host's line
+        to the one its command event opens)."""
+        if row.command is None and self.command is not None and not (row.lane == "host" and row.data is None):
             row = _replace(row, command=self.command)
         self.rows.append(row)
         self.exchanges.append(self.exchange)
+        return len(self.rows) - 1
 
     def _chunk(self, chunk: Chunk) -> None:
         direction, data = chunk.direction, chunk.data
@@ -249,13 +274,12 @@ class _Reader:
         key = (chunk.direction, block_start)
         index = self.block_rows.get(key)
         if index is not None:  # the block's next chunk
-            row = self.rows[index]
-            self.rows[index] = _replace(row, data=row.data + data, text=_data_text(row.data + data))
+            self.pieces[index].append(data)
             return
         self._flush(_OTHER[chunk.direction])  # a prompt before the data: it came first
-        self.block_rows[key] = len(self.rows)
-        self._add(Row(chunk.time, chunk.clock, "host" if chunk.direction == "in" else "modem",
-                      _data_text(data), data=data, link=link))
+        index = self.block_rows[key] = self._add(Row(chunk.time, chunk.clock, _LANES[chunk.direction],
+                                                     "", data=b"", link=link))
+        self.pieces[index] = [data]
 
     def _text(self, chunk: Chunk, data: bytes) -> None:
         direction = chunk.direction
@@ -277,44 +301,69 @@ class _Reader:
             return
         self._flush(_OTHER[direction])
         if direction == "in":
-            self.last_host_line = text
-            self._add(Row(began.time, began.clock, "host", text))
+            self.unechoed.append(text)
+            self.unexecuted.append(self._add(Row(began.time, began.clock, "host", text)))
             return
-        echo = text == self.last_host_line and self.rows and self.rows[-1].lane == "host"
+        echo = bool(self.unechoed) and text == self.unechoed[0]
+        if echo:
+            self.unechoed.pop(0)
         linked = _LINK_IN_TEXT.match(text)
         link = int(linked.group(1) or linked.group(2)) if linked else None
-        self._add(Row(began.time, began.clock, "modem", text, link=link,
-                      failure=bool(_FAILURE.match(text)), echo=bool(echo)))
+        # An echo comes before its command runs: it joins that exchange when the command does.
+        self._add(Row(began.time, began.clock, "modem", text, link=link, failure=bool(_FAILURE.match(text)),
+                      echo=echo, command="" if echo else None))
 
     def _event(self, event: Event) -> None:
         d = event.details
         if event.kind == "command":
-            self.exchange += 1
-            self.command = d.get("label") or d["line"].strip()
-            # The line came before the event: it opens the exchange.
-            for index in range(len(self.rows) - 1, -1, -1):
-                if self.rows[index].lane == "host" and self.rows[index].data is None:
-                    self.rows[index] = _replace(self.rows[index], command=self.command)
-                    self.exchanges[index] = self.exchange
-                    break
+            self._open_exchange(d)
             return
         text, toward, failure = describe(event.kind, d)
         if text is None:
             return
         link = d.get("id") if event.kind == "link" else self.flow_link.get(d.get("flow"))
-        self._add(Row(event.time, event.clock, "net", text, toward=toward, link=link, failure=failure))
+        index = self._add(Row(event.time, event.clock, "net", text, toward=toward, link=link, failure=failure))
+        if event.kind == "dns":
+            self.dns_rows[index] = d.get("address")
+        elif event.kind == "connect" and d.get("remote"):
+            self.dialled.setdefault(self.exchange, set()).add(d["remote"][0])
+
+    def _open_exchange(self, d: dict) -> None:
+        """A command starts: it claims the oldest host line not yet executed (lines sent
+        together run one after the other), and the echo of it."""
+        self.exchange += 1
+        self.command = d.get("label") or d["line"].strip()
+        line = d["line"].strip("\r\n")
+        if line in self.unechoed:  # it runs, and was not echoed before: echo is off
+            self.unechoed.remove(line)
+        while self.unexecuted:
+            index = self.unexecuted.pop(0)
+            if self.rows[index].text == line or not self.unexecuted:
+                self.rows[index] = _replace(self.rows[index], command=self.command)
+                self.exchanges[index] = self.exchange
+                break
+        for index in range(len(self.rows) - 1, max(-1, len(self.rows) - 8), -1):
+            row = self.rows[index]
+            if row.echo and row.command == "" and row.text == line:
+                self.rows[index] = _replace(row, command=self.command)
+                self.exchanges[index] = self.exchange
+                break
 
     def _links_of_exchanges(self) -> list[Row]:
-        """A command row and its answers belong to the link its exchange's network events name
-        (AT+CIPSTART, AT+CIPSEND), when they name exactly one."""
+        """A command row and its answers belong to the link its exchange's connection, data and
+        network events name (AT+CIPSTART, AT+CIPSEND), when they name exactly one; a lookup
+        only when the exchange then dialled what it found (not SNTP's, which just happened then)."""
         found: dict[int, set] = {}
         for row, exchange in zip(self.rows, self.exchanges):
             if row.link is not None and (row.lane == "net" or row.data is not None):
                 found.setdefault(exchange, set()).add(row.link)
         result = []
-        for row, exchange in zip(self.rows, self.exchanges):
+        for index, (row, exchange) in enumerate(zip(self.rows, self.exchanges)):
             links = found.get(exchange, ())
-            if row.link is None and exchange and len(links) == 1:
+            if row.command == "":
+                row = _replace(row, command=None)  # an echo no command claimed (a line no command takes)
+            if row.link is None and exchange and len(links) == 1 \
+                    and (index not in self.dns_rows or self.dns_rows[index] in self.dialled.get(exchange, ())):
                 row = _replace(row, link=next(iter(links)))
             result.append(row)
         return result
@@ -322,7 +371,7 @@ class _Reader:
 
 def describe(kind: str, d: dict) -> tuple[Optional[str], str, bool]:
     """An event as a row: (text or None for events that are no row, toward, failure)."""
-    remote = ":".join(str(part) for part in d["remote"]) if d.get("remote") else ""
+    remote = _address(d.get("remote"))
     if kind == "dns":
         if d.get("address"):
             return f"DNS {d['name']} -> {d['address']}", "out", False
@@ -382,6 +431,7 @@ def _data_text(data: bytes) -> str:
 
 
 _OTHER = {"in": "out", "out": "in"}
+_LANES = {"in": "host", "out": "modem"}
 _ARROWS = {"host": "H>M", "modem": "M>H", ("net", "out"): "M>N", ("net", "in"): "N>M"}
 
 

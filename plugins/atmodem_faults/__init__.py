@@ -4,8 +4,8 @@ An add-on: no profile claims it, so every modem runs it. It answers commands wit
 bytes (``response``), starts them late (``latency``), and at their time switches access
 points off, pulls the Ethernet cable, reboots the chip or corrupts its flash file
 (``drop_ap``, ``unplug_cable``, ``reboot``, ``corrupt_state``). It also lends the modem's
-time since power-on to ``modem.network``, which applies the network faults. Every firing is counted in ``world.faults`` and reported as
-``modem.report("fault", kind=…, …)``. Reboots and corruption reset the chip at once, whatever
+time since power-on to ``modem.network``, which applies the network faults. Every firing is
+counted in ``world.faults`` and reported as ``modem.report("fault", kind=…, …)``. Reboots and corruption reset the chip at once, whatever
 it is doing, as a watchdog or a brown-out does.
 """
 
