@@ -350,6 +350,20 @@ class TestNetwork:
         assert h.advance(0.2) == b"\r\n+IPD,6:cdefgh"  # what waited in the socket, none lost
         conn.close()
 
+    def test_without_the_faults_plugin_network_faults_still_stall_and_are_reported(self, peer):
+        h = joined(disabled=("faults",))
+        seen = []
+        h.modem.observers.append(lambda kind, details: seen.append(kind))
+        h.world.faults.add(f"kind=stall,port={peer.port},after_bytes=2,seconds=4")
+        assert start(h, peer.port) == b"CONNECT\r\n" + OK
+        conn = peer.accept()
+        conn.sendall(b"abcdef")
+        assert h.wait_for(b"ab") == b"\r\n+IPD,2:ab"
+        assert h.advance(3.9) == b"" and h.advance(0.2) == b"\r\n+IPD,4:cdef"
+        assert "fault" in seen and fired(h, "stall")
+        conn.close()
+        h.close()
+
 
 @pytest.fixture(scope="module")
 def tls_context(tmp_path_factory):
