@@ -475,8 +475,7 @@ class Connecting:
         done, self.done = self.done, None
         if link is None:
             self.sock.close()
-            self.network.report("connect", flow=self.network.new_flow(), remote=self.remote, ok=False,
-                                reason=self.failure)
+            self.network.dial_failed(self.remote, self.failure)
         else:
             self.network.report("connect", flow=link.flow, remote=self.remote, local_port=link.local_port,
                                 ok=True)
@@ -491,8 +490,7 @@ class Connecting:
             self.done = None
             self.network.reactor.remove_writer(self.sock.fileno())
             self.sock.close()
-            self.network.report("connect", flow=self.network.new_flow(), remote=self.remote, ok=False,
-                                reason="abandoned")
+            self.network.dial_failed(self.remote, "abandoned")
 
 
 class Datagrams:
@@ -636,8 +634,12 @@ class Network:
         return Connecting(self, (address, port), target, done, factory)
 
     def _refuse(self, address: str, port: int, reason: str, done: Callable[[Optional[Link]], None]) -> None:
-        self.report("connect", flow=self.new_flow(), remote=(address, port), ok=False, reason=reason)
+        self.dial_failed((address, port), reason)
         self.reactor.call_soon_threadsafe(done, None)
+
+    def dial_failed(self, remote: tuple[str, int], reason: str) -> None:
+        """Report a connection that never came up; it gets a flow number of its own all the same."""
+        self.report("connect", flow=self.new_flow(), remote=remote, ok=False, reason=reason)
 
     def listen(self, modem_port: int, on_pending: Callable[[Listener], None]) -> Listener:
         return Listener(self, modem_port, on_pending)
