@@ -6,7 +6,6 @@ remote it dialled (a name's address in the world, never the loopback server behi
 import re
 import shutil
 import socket
-import subprocess
 
 import pytest
 
@@ -15,6 +14,7 @@ from atmodem.capture import STAND_INS, PacketCapture, ipv4
 from atmodem.lab import EchoServer, Page, SntpServer, WebServer, server_context
 from atmodem.world import DEFAULT_PASSWORD, DEFAULT_SSID, AccessPoint, World
 from pki import Pki
+from captures import flawless, tshark
 from support import Harness
 
 pytestmark = pytest.mark.skipif(shutil.which("tshark") is None,
@@ -26,19 +26,6 @@ REMOTE = "93.184.216.34"
 HOST = "www.capture.test"
 # Several TCP segments (and TLS records spanning them): tshark must reassemble them.
 BODY = b"".join(b"line %04d of a page longer than one segment\n" % n for n in range(120))
-
-
-def tshark(capture, *arguments) -> list[list[str]]:
-    """One row of fields per packet tshark shows (``-T fields -e ...`` in ``arguments``)."""
-    result = subprocess.run(["tshark", "-r", str(capture), "-o", "tcp.check_checksum:TRUE",
-                             "-o", "ip.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE", *arguments],
-                            capture_output=True, text=True, timeout=60, check=True)
-    return [line.split("\t") for line in result.stdout.splitlines()]
-
-
-def flawless(capture) -> bool:
-    """No bad checksum, and nothing tshark's TCP analysis finds odd (lost, retransmitted, out of order)."""
-    return tshark(capture, "-Y", "tcp.analysis.flags || _ws.expert.severity == error") == []
 
 
 class Captured:

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from atmodem.emulators import BUILD, EmulatorError, machine
-from test_capture import flawless, tshark
+from captures import flawless, tshark
 
 LAUNCHER = [sys.executable, "-m", "atmodem", "run"]
 HTTPS_ELF = BUILD / "firmware" / "stm32" / "netduinoplus2" / "atmodem-https.elf"
